@@ -1,0 +1,32 @@
+"""`python -m bot`: read the settings, then run until Ctrl+C or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from bot.app import run
+from bot.config import ConfigError, load_settings
+from bot.gateways.registry import GatewayConfigError
+from bot.logs import setup_logging
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"bot: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    try:
+        asyncio.run(run(settings))
+    except (GatewayConfigError, ValueError) as exc:
+        print(f"bot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

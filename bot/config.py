@@ -1,0 +1,154 @@
+"""Configuration: the one place where setting names and defaults live.
+
+Read once at start from the environment, then `.env`, then the defaults below. An empty
+variable means its default (or "none"). A missing or wrong value stops the bot with a
+one-line explanation naming the variable (see `load_settings`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import phonenumbers
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+GatewayName = Literal["wappim", "greenapi", "itd", "whinmovilla"]
+ALL_GATEWAYS: tuple[str, ...] = ("wappim", "greenapi", "itd", "whinmovilla")
+
+# The public test token of the wapp.im task (seed 000); production deployments set their own.
+WAPP_TEST_TOKEN = "f62cdf1e83bc324ba23aee3b113c6249"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot; tests build `Settings(...)` explicitly."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    telegram_bot_token: SecretStr
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_file_url: str = "https://api.telegram.org/file/bot"
+
+    wapp_api_url: str = "https://dev.wapp.im/v3"
+    wapp_token: SecretStr = SecretStr(WAPP_TEST_TOKEN)
+    wapp_crm: str = "TEST"
+    wapp_domain: str = "test"
+
+    database_url: str = "sqlite://data/bot.sqlite3"
+    status_poll_interval: float = Field(2.0, gt=0)
+    connect_timeout: float = Field(300.0, gt=0)
+    default_region: str = "RU"
+    allowed_user_ids: Annotated[list[int], NoDecode] = []
+    admin_user_ids: Annotated[list[int], NoDecode] = []
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    # Secrets at rest: Fernet key for gateway tokens in the database. Empty: a key is generated
+    # once and kept beside the SQLite file (PostgreSQL deployments must set it).
+    encryption_key: SecretStr | None = None
+    # Anti-ban pacing of WhatsApp sends, per linked chat.
+    send_rate_per_minute: int = Field(20, ge=1)
+    send_daily_cap: int = Field(500, ge=1)
+    send_max_attempts: int = Field(5, ge=1)
+    # How often linked chats are checked in the background for a lost link (seconds).
+    link_check_interval: float = Field(300.0, gt=0)
+
+    gateways: Annotated[list[GatewayName], NoDecode] = ["wappim"]
+    default_gateway: GatewayName | None = None
+    green_api_url: str = "https://api.green-api.com"
+    itd_api_url: str = "https://ida.itdchile.cl/api/v2/whatsapp"
+    itd_token: SecretStr | None = None
+    itd_auth_header: str = "Authorization"
+    whin_api_url: str = "https://apinmovilla.inutil-labs.com"
+    whin_token: SecretStr | None = None
+
+    @field_validator("allowed_user_ids", "admin_user_ids", "gateways", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("default_region", mode="before")
+    @classmethod
+    def _region(cls, value: object) -> object:
+        region = str(value).strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown region {value!r}; use a two-letter code such as RU or DE")
+        return region
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgres://", "postgresql://", "asyncpg://")):
+            raise ValueError(
+                "use sqlite://path/to/file.sqlite3 or postgres://user:pass@host:5432/db"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _gateway_choice(self) -> Settings:
+        if not self.gateways:
+            self.gateways = ["wappim"]
+        self.gateways = list(dict.fromkeys(self.gateways))
+        if self.default_gateway is None:
+            self.default_gateway = self.gateways[0]
+        elif self.default_gateway not in self.gateways:
+            raise ValueError(f"DEFAULT_GATEWAY {self.default_gateway} is not in GATEWAYS")
+        return self
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None for a server database."""
+        if not self.database_url.startswith("sqlite://"):
+            return None
+        path = self.database_url.removeprefix("sqlite://").split("?", 1)[0]
+        return None if path in ("", ":memory:") else Path(path)
+
+    def is_allowed(self, user_id: int) -> bool:
+        return (
+            not self.allowed_user_ids or user_id in self.allowed_user_ids or self.is_admin(user_id)
+        )
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self.admin_user_ids
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message is one line that names it."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()  # type: ignore[call-arg]  # values come from the environment
+    except ValidationError as exc:
+        raise ConfigError(explain(exc)) from None
+
+
+def explain(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"] if isinstance(part, str)).upper()
+        if name == "TELEGRAM_BOT_TOKEN" and error["type"] == "missing":
+            return (
+                "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather in Telegram "
+                "and put its token in .env (see .env.example)"
+            )
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{name}: {message}" if name else message)
+    return "configuration error: " + "; ".join(problems)

@@ -1,0 +1,1 @@
+"""WhatsApp gateway drivers behind one interface (`base.Gateway`); `registry` builds the enabled ones."""

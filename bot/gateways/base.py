@@ -1,0 +1,270 @@
+"""The gateway interface every driver implements, its normalised states, and its error tree.
+
+Errors (what a caller catches; `kind` is the taxonomy that decides retries):
+
+    GatewayError                      kind            retried?
+     ├── AuthError                    auth            no   wrong/expired token, instance wiped
+     ├── NotFoundError                not_found       no   instance or message unknown
+     ├── NotReadyError                not_ready       no   line not linked / still starting
+     ├── InvalidRequestError          invalid_request no   the gateway refused our input
+     ├── QuotaError                   quota           no   no credits, no free lines, plan limit
+     ├── UnsupportedError             invalid_request no   the gateway has no such operation
+     ├── RateLimitedError             rate_limited    yes  (after `retry_after`)
+     ├── UpstreamError                upstream        yes  5xx, HTML error pages, malformed bodies
+     └── NetworkError                 network         yes  only if `request_sent` is False
+
+Users never see these texts: `bot.telegram.texts` turns each kind into one sentence.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+
+class LineState(enum.StrEnum):
+    """Normalised state of a linked WhatsApp line (api/gateways.md, section E.1)."""
+
+    PROVISIONING = "provisioning"  # the gateway handed us an instance; not started yet
+    STARTING = "starting"  # waking up / loading; no QR yet
+    AWAITING_QR = "awaiting_qr"  # a QR (or pairing code) is waiting to be scanned
+    AUTHORIZED = "authorized"  # linked: messages can be sent
+    SLEEPING = "sleeping"  # paused (on purpose, or the phone is off)
+    RESTRICTED = "restricted"  # sending suspended: spam flag, credits or quota
+    BLOCKED = "blocked"  # the number is banned: terminal
+    LOGGED_OUT = "logged_out"  # unlinked on the phone, or the gateway forgot the instance
+    RELEASED = "released"  # we gave the instance back (disconnect, cancel, expiry)
+    UNKNOWN = "unknown"  # the gateway gave something we cannot map
+
+    @property
+    def is_connecting(self) -> bool:
+        return self in (LineState.PROVISIONING, LineState.STARTING, LineState.AWAITING_QR)
+
+    @property
+    def is_live(self) -> bool:
+        """Still held by us at the gateway (worth a background check)."""
+        return self in (LineState.AUTHORIZED, LineState.SLEEPING, LineState.RESTRICTED)
+
+
+class ErrorKind(enum.StrEnum):
+    AUTH = "auth"
+    NOT_READY = "not_ready"
+    RATE_LIMITED = "rate_limited"
+    QUOTA = "quota"
+    INVALID_REQUEST = "invalid_request"
+    NOT_FOUND = "not_found"
+    UPSTREAM = "upstream"
+    NETWORK = "network"
+    UNSUPPORTED = "unsupported"
+
+
+class GatewayError(Exception):
+    """A gateway call failed; `detail` is for logs (never contains a token)."""
+
+    kind: ClassVar[ErrorKind] = ErrorKind.UPSTREAM
+
+    def __init__(self, detail: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(detail or self.kind.value)
+        self.detail = detail
+        self.retry_after = retry_after
+
+    @property
+    def retriable(self) -> bool:
+        return self.kind in (ErrorKind.RATE_LIMITED, ErrorKind.UPSTREAM)
+
+    @property
+    def line_lost(self) -> bool:
+        """The gateway no longer knows this line: the user has to connect again."""
+        return self.kind in (ErrorKind.AUTH, ErrorKind.NOT_FOUND)
+
+
+class AuthError(GatewayError):
+    kind = ErrorKind.AUTH
+
+
+class NotFoundError(GatewayError):
+    kind = ErrorKind.NOT_FOUND
+
+
+class NotReadyError(GatewayError):
+    kind = ErrorKind.NOT_READY
+
+
+class InvalidRequestError(GatewayError):
+    kind = ErrorKind.INVALID_REQUEST
+
+
+class QuotaError(GatewayError):
+    kind = ErrorKind.QUOTA
+
+
+class NoFreeLinesError(QuotaError):
+    """The gateway has no spare instance right now (wapp.im `No free chats`)."""
+
+
+class UnsupportedError(GatewayError):
+    kind = ErrorKind.UNSUPPORTED
+
+
+class RateLimitedError(GatewayError):
+    kind = ErrorKind.RATE_LIMITED
+
+
+class UpstreamError(GatewayError):
+    kind = ErrorKind.UPSTREAM
+
+
+class NetworkError(GatewayError):
+    """No answer. `request_sent` says whether the gateway may have acted anyway."""
+
+    kind = ErrorKind.NETWORK
+
+    def __init__(self, detail: str = "", *, request_sent: bool) -> None:
+        super().__init__(detail)
+        self.request_sent = request_sent
+
+    @property
+    def retriable(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class Line:
+    """How to reach one instance at its gateway. `token` is a secret; `options` is gateway-specific."""
+
+    instance_id: str
+    token: str = field(repr=False)
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Qr:
+    """A QR to show: its text `content` when known (we render it ourselves), else the gateway's image."""
+
+    content: str | None = None
+    image: bytes | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        import hashlib
+
+        raw = self.content.encode() if self.content is not None else (self.image or b"")
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class LineStatus:
+    state: LineState
+    qr: Qr | None = None
+    raw: str = ""  # the gateway's own word for the state, shown in /status
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    message_id: str | None
+
+
+class Delivery(enum.StrEnum):
+    """What a gateway says about one sent message."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+class Enrolment(enum.StrEnum):
+    """How a person gets a line on this gateway."""
+
+    SPARE = "spare"  # the gateway hands out a line, then a QR (wapp.im, whinmovilla)
+    CREDENTIALS = "credentials"  # the person brings their own instance id + token (Green-API)
+    OPERATOR = "operator"  # the bot's operator configured one managed line (ITD)
+
+
+class Gateway(ABC):
+    """One WhatsApp gateway. Drivers translate its HTTP API into these calls and states."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]  # shown to people: "wapp.im", "Green-API"
+    enrolment: ClassVar[Enrolment] = Enrolment.SPARE
+    # Names of what a CREDENTIALS gateway needs from the person, in the order they type them.
+    credentials: ClassVar[tuple[str, ...]] = ()
+    # First QR lifetime, then each rotation (seconds), used to tell the user until when it is valid.
+    qr_lifetimes: ClassVar[tuple[float, float]] = (60.0, 20.0)
+
+    @abstractmethod
+    async def acquire(self, credentials: dict[str, str] | None = None) -> Line:
+        """Get a line to link: a spare instance, a free slot, or the person's own credentials
+        (checked against the gateway; InvalidRequestError/AuthError when they are wrong)."""
+
+    @abstractmethod
+    async def start(self, line: Line) -> None:
+        """Wake the line up so that it produces a QR."""
+
+    @abstractmethod
+    async def status(self, line: Line) -> LineStatus:
+        """The line's current state, with the QR when one is showing."""
+
+    @abstractmethod
+    async def account(self, line: Line) -> Account:
+        """Name and phone of the linked WhatsApp account."""
+
+    @abstractmethod
+    async def send_text(self, line: Line, phone: str, text: str) -> SentMessage:
+        """Send `text` to the international number `phone` (digits only)."""
+
+    @abstractmethod
+    async def logout(self, line: Line) -> None:
+        """Unlink WhatsApp from the line."""
+
+    @abstractmethod
+    async def release(self, line: Line) -> None:
+        """Give the line back to the gateway (best effort)."""
+
+    # Optional operations: a gateway that lacks one raises UnsupportedError, and the bot says so.
+
+    async def send_media(
+        self,
+        line: Line,
+        phone: str,
+        url: str,
+        *,
+        caption: str | None = None,
+        filename: str | None = None,
+    ) -> SentMessage:
+        """Send a file/image by URL."""
+        raise UnsupportedError(f"{self.title} cannot send files")
+
+    async def delivery(self, line: Line, message_id: str) -> Delivery:
+        """Delivery status of a message sent earlier."""
+        raise UnsupportedError(f"{self.title} does not report delivery")
+
+    async def pairing_code(self, line: Line, phone: str) -> str:
+        """A code to type in WhatsApp → Linked devices → Link with phone number (instead of the QR)."""
+        raise UnsupportedError(f"{self.title} has no pairing codes")
+
+    async def reboot(self, line: Line) -> None:
+        raise UnsupportedError(f"{self.title} cannot reboot a line")
+
+    async def pause(self, line: Line) -> None:
+        """Put a linked line to sleep (no sending, no receiving)."""
+        raise UnsupportedError(f"{self.title} cannot pause a line")
+
+    async def resume(self, line: Line) -> None:
+        raise UnsupportedError(f"{self.title} cannot resume a line")
+
+    async def details(self, line: Line) -> dict[str, str]:
+        """Extra facts for /status (e.g. ITD credits), as label → value."""
+        return {}
+
+    async def aclose(self) -> None:  # noqa: B027  # optional hook: drivers with clients override it
+        """Close HTTP clients."""

@@ -1,0 +1,142 @@
+"""The HTTP transport every driver shares: one pooled httpx client, timeouts, safe retries, a breaker.
+
+Retries happen only where repeating is safe: reads (`idempotent=True`) after a network error or a
+5xx, and any call whose request never left this machine (connection refused / connect timeout).
+After `breaker_threshold` consecutive failures the gateway is considered down for
+`breaker_cooldown` seconds and calls fail at once, so users get a quick answer instead of a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from bot.gateways.base import GatewayError, NetworkError, UpstreamError
+
+log = logging.getLogger(__name__)
+
+
+class GatewayHttp:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        name: str,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 15.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 30.0,
+        business_statuses: frozenset[int] = frozenset(),
+    ) -> None:
+        self.name = name
+        # 5xx codes that this gateway uses for business answers (ITD: 502 no credits), not outages.
+        self.business_statuses = business_statuses
+        self.client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            headers=dict(headers or {}),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        )
+        self.retries = retries
+        self.backoff = backoff
+        self.breaker_threshold = breaker_threshold
+        self.breaker_cooldown = breaker_cooldown
+        self._failures = 0
+        self._open_until = 0.0
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one call; answers with status < 500 are returned for the driver to interpret."""
+        if time.monotonic() < self._open_until:
+            raise UpstreamError(f"{self.name} is unavailable (breaker open)")
+        attempt = 0
+        while True:
+            try:
+                response = await self._send(method, path, params, data, json, headers)
+                self._record(ok=True)
+                return response
+            except GatewayError as error:
+                exc = error
+                self._record(ok=False)
+                sent = not isinstance(exc, NetworkError) or exc.request_sent
+                may_repeat = idempotent or not sent
+                if attempt >= self.retries or not exc.retriable or not may_repeat:
+                    raise
+            attempt += 1
+            delay = self.backoff * 2 ** (attempt - 1) * (0.5 + random.random())
+            log.info(
+                "%s %s failed (%s), retry %d in %.2fs", self.name, path, exc.kind, attempt, delay
+            )
+            await asyncio.sleep(delay)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        data: Mapping[str, Any] | None,
+        json: Any,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        try:
+            response = await self.client.request(
+                method, path, params=params, data=data, json=json, headers=headers
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise NetworkError(
+                f"{self.name}: cannot connect ({type(exc).__name__})", request_sent=False
+            ) from None
+        except httpx.TransportError as exc:
+            # Read timeouts, dropped connections: the gateway may have acted on the request.
+            raise NetworkError(
+                f"{self.name}: no answer ({type(exc).__name__})", request_sent=True
+            ) from None
+        if response.status_code >= 500 and response.status_code not in self.business_statuses:
+            raise UpstreamError(f"{self.name}: HTTP {response.status_code} on {path}")
+        return response
+
+    def _record(self, *, ok: bool) -> None:
+        if ok:
+            self._failures = 0
+            return
+        self._failures += 1
+        if self._failures >= self.breaker_threshold:
+            self._open_until = time.monotonic() + self.breaker_cooldown
+            self._failures = 0
+            log.warning(
+                "%s failed %d times in a row; pausing calls for %.0fs",
+                self.name,
+                self.breaker_threshold,
+                self.breaker_cooldown,
+            )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def json_body(response: httpx.Response, name: str) -> Any:
+    """The parsed JSON body, or UpstreamError for HTML error pages and truncated bodies."""
+    try:
+        return response.json()
+    except ValueError:
+        snippet = response.text[:80].replace("\n", " ")
+        raise UpstreamError(
+            f"{name}: not JSON (HTTP {response.status_code}): {snippet!r}"
+        ) from None

@@ -1,0 +1,167 @@
+"""A user's WhatsApp chats: who they are, which one is active, its live status, disconnecting,
+and the background check that notices a lost link without waiting for the next /send."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from bot.gateways.base import GatewayError, LineState, LineStatus
+from bot.services.lines import Lines
+from bot.services.ports import LinkView, UserUnreachable
+from bot.services.sender import mark_lost
+from bot.storage.models import MessageStatus, OutgoingMessage, User, WhatsAppChat
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    chat: WhatsAppChat
+    status: LineStatus | None  # None when the gateway did not answer
+    error: GatewayError | None
+    details: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Usage:
+    users: int
+    chats_by_state: dict[str, int]
+    messages_by_status: dict[str, int]
+
+
+async def ensure_user(user_id: int, language_code: str | None) -> User:
+    """Create or refresh the user: language from Telegram, and they are talking to us again."""
+    lang = "ru" if (language_code or "").lower().startswith(("ru", "uk", "be", "kk")) else "en"
+    user, created = await User.get_or_create(id=user_id, defaults={"language": lang})
+    if not created and (user.language != lang or user.blocked_bot):
+        user.language, user.blocked_bot = lang, False
+        await user.save(update_fields=["language", "blocked_bot"])
+    return user
+
+
+class ChatService:
+    def __init__(self, lines: Lines, view: LinkView, *, check_interval: float) -> None:
+        self.lines = lines
+        self.view = view
+        self.check_interval = check_interval
+        self._checker: asyncio.Task[None] | None = None
+
+    async def list(self, user: User) -> list[WhatsAppChat]:
+        """The user's chats worth showing: linked ones, lost ones, and one being connected."""
+        return (
+            await WhatsAppChat.filter(owner_id=user.id)
+            .exclude(state=LineState.RELEASED)
+            .order_by("-linked_at", "-id")
+        )
+
+    async def get(self, user: User, chat_id: int) -> WhatsAppChat | None:
+        """Only ever the user's own chat, whatever id they send."""
+        return await WhatsAppChat.get_or_none(id=chat_id, owner_id=user.id)
+
+    async def activate(self, user: User, chat_id: int) -> WhatsAppChat | None:
+        chat = await self.get(user, chat_id)
+        if chat is None or chat.state is LineState.RELEASED:
+            return None
+        user.active_chat_id = chat.id
+        await user.save(update_fields=["active_chat_id"])
+        return chat
+
+    async def active(self, user: User) -> WhatsAppChat | None:
+        if user.active_chat_id is None:
+            return None
+        return await WhatsAppChat.get_or_none(id=user.active_chat_id, owner_id=user.id)
+
+    async def live_status(self, chat: WhatsAppChat) -> LiveStatus:
+        gateway, line = self.lines.of(chat)
+        try:
+            status = await gateway.status(line)
+            details = await gateway.details(line)
+        except GatewayError as exc:
+            if exc.line_lost and chat.state is not LineState.LOGGED_OUT:
+                await mark_lost(chat, exc.detail or exc.kind)
+            return LiveStatus(chat, None, exc, {})
+        if chat.state is LineState.AUTHORIZED and status.state is not LineState.AUTHORIZED:
+            chat.state, chat.state_raw = _after_linked(status.state), status.raw[:64]
+            await chat.save(update_fields=["state", "state_raw", "updated_at"])
+        elif chat.state.is_live and status.state is LineState.AUTHORIZED:
+            chat.state = LineState.AUTHORIZED
+            await chat.save(update_fields=["state", "updated_at"])
+        return LiveStatus(chat, status, None, details)
+
+    async def disconnect(self, user: User, chat_id: int) -> WhatsAppChat | None:
+        """Log out at the gateway (best effort) and forget the chat."""
+        chat = await self.get(user, chat_id)
+        if chat is None or chat.state is LineState.RELEASED:
+            return None
+        gateway, line = self.lines.of(chat)
+        for call in (gateway.logout, gateway.release):
+            try:
+                await call(line)
+            except GatewayError as exc:
+                log.info("disconnect: %s of chat %s failed (%s)", call.__name__, chat.id, exc.kind)
+        chat.state, chat.connect_deadline = LineState.RELEASED, None
+        await chat.save(update_fields=["state", "connect_deadline", "updated_at"])
+        await OutgoingMessage.filter(chat_id=chat.id, status=MessageStatus.QUEUED).update(
+            status=MessageStatus.FAILED, error="disconnected"
+        )
+        if user.active_chat_id == chat.id:
+            user.active_chat_id = None
+            await user.save(update_fields=["active_chat_id"])
+        return chat
+
+    async def usage(self) -> Usage:
+        chats: dict[str, int] = {}
+        for state in LineState:
+            if count := await WhatsAppChat.filter(state=state).count():
+                chats[state.value] = count
+        messages: dict[str, int] = {}
+        for status in MessageStatus:
+            if count := await OutgoingMessage.filter(status=status).count():
+                messages[status.value] = count
+        return Usage(await User.all().count(), chats, messages)
+
+    # --- background link check
+
+    def start(self) -> None:
+        self._checker = asyncio.create_task(self._check_forever())
+
+    async def stop(self) -> None:
+        if self._checker is not None:
+            self._checker.cancel()
+            await asyncio.gather(self._checker, return_exceptions=True)
+
+    async def check_links(self) -> int:
+        """Look at every linked chat once; returns how many were found lost."""
+        lost = 0
+        for chat in await WhatsAppChat.filter(state=LineState.AUTHORIZED).prefetch_related("owner"):
+            result = await self.live_status(chat)
+            gone = (
+                result.error is not None and result.error.line_lost
+            ) or chat.state is LineState.LOGGED_OUT
+            if gone:
+                lost += 1
+                log.info("link check: chat %s is lost", chat.id)
+                if not chat.owner.blocked_bot:
+                    with contextlib.suppress(UserUnreachable):
+                        await self.view.line_lost(chat, chat.owner.language)
+        return lost
+
+    async def _check_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_interval)
+            try:
+                await self.check_links()
+            except Exception:
+                log.exception("link check failed")
+
+
+def _after_linked(state: LineState) -> LineState:
+    """A linked line that shows a QR again was unlinked on the phone; a restart is passing."""
+    if state in (LineState.AWAITING_QR, LineState.PROVISIONING, LineState.LOGGED_OUT):
+        return LineState.LOGGED_OUT
+    if state in (LineState.STARTING, LineState.UNKNOWN):
+        return LineState.AUTHORIZED
+    return state

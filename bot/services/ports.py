@@ -1,0 +1,61 @@
+"""What the services need from a user interface (the Telegram layer implements these).
+
+Services call these to tell the person what happened; they never see Telegram types. A view
+raises `UserUnreachable` when the person cannot be reached (they blocked the bot), so that the
+services stop working for them instead of retrying into a wall.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.gateways.base import GatewayError
+from bot.storage.models import OutgoingMessage, WhatsAppChat
+
+
+class UserUnreachable(Exception):
+    """Telegram refuses to deliver to this user (403: blocked the bot, deactivated)."""
+
+
+class Stage(enum.StrEnum):
+    ACQUIRING = "acquiring"  # asking the gateway for a line
+    STARTING = "starting"  # the line is waking up; the QR comes next
+
+
+class Outcome(enum.StrEnum):
+    EXPIRED = "expired"  # nobody scanned before CONNECT_TIMEOUT
+    CANCELLED = "cancelled"  # the user pressed Cancel or sent /cancel
+    FAILED = "failed"  # the gateway said no (the error tells why)
+    REFUSED = "refused"  # WhatsApp banned or restricted the number
+
+
+@dataclass
+class Ui:
+    """The message that shows one connect attempt (a text first, the QR photo later)."""
+
+    chat_id: int
+    message_id: int
+    is_photo: bool = False
+
+
+class ConnectView(Protocol):
+    async def begin(self, ui_chat_id: int, lang: str) -> Ui: ...
+    async def progress(self, ui: Ui, lang: str, stage: Stage) -> None: ...
+    async def show_qr(self, ui: Ui, lang: str, png: bytes, valid_until: datetime) -> Ui: ...
+    async def connected(self, ui: Ui, lang: str, chat: WhatsAppChat) -> None: ...
+    async def ended(
+        self, ui: Ui, lang: str, outcome: Outcome, error: GatewayError | None
+    ) -> None: ...
+
+
+class SendView(Protocol):
+    async def update(
+        self, message: OutgoingMessage, lang: str, error: GatewayError | None
+    ) -> None: ...
+
+
+class LinkView(Protocol):
+    async def line_lost(self, chat: WhatsAppChat, lang: str) -> None: ...

@@ -1,0 +1,1 @@
+"""Storage: Tortoise ORM models (`models`), database start-up and migrations (`db`)."""

@@ -1,0 +1,106 @@
+"""Database models: people, their linked WhatsApp lines, and the outbox of messages to send."""
+
+from __future__ import annotations
+
+import enum
+
+from tortoise import fields
+from tortoise.models import Model
+
+from bot.gateways.base import LineState
+
+
+class MessageStatus(enum.StrEnum):
+    """Life of one outgoing WhatsApp message."""
+
+    QUEUED = "queued"  # accepted and stored; waiting for its turn (or a retry)
+    SENDING = "sending"  # claimed by the sender; the gateway call may be under way
+    SENT = "sent"  # the gateway accepted it (it has the gateway's message id)
+    DELIVERED = "delivered"  # the gateway reports delivery to the phone
+    READ = "read"  # the gateway reports it read
+    FAILED = "failed"  # given up; `error` says why, and the user was told
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (MessageStatus.QUEUED, MessageStatus.SENDING)
+
+
+class User(Model):
+    """A Telegram user of the bot (id = Telegram user id)."""
+
+    id = fields.BigIntField(primary_key=True, generated=False)
+    language = fields.CharField(max_length=8, default="en")
+    # The chat /send uses. A plain id, not a foreign key: the two tables would reference each other.
+    active_chat_id = fields.IntField(null=True)
+    # Set while a /connect runs, by a conditional update: one attempt per user at a time.
+    connecting = fields.BooleanField(default=False)
+    # Telegram said 403 (the user blocked the bot): stop talking until they write again.
+    blocked_bot = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    chats: fields.ReverseRelation[WhatsAppChat]
+
+
+class WhatsAppChat(Model):
+    """One WhatsApp line a user linked (or is linking) through a gateway."""
+
+    id = fields.IntField(primary_key=True)
+    owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="chats", on_delete=fields.CASCADE
+    )
+    gateway = fields.CharField(max_length=32)
+    instance_id = fields.CharField(max_length=128)
+    token_secret = fields.TextField()  # encrypted gateway token (bot.storage.crypto)
+    options: dict[str, str] = fields.JSONField(
+        default=dict
+    )  # gateway-specific, non-secret (e.g. Green-API host)
+    state = fields.CharEnumField(LineState, max_length=16, default=LineState.PROVISIONING)
+    state_raw = fields.CharField(max_length=64, default="")
+    account_name = fields.CharField(max_length=128, null=True)
+    account_phone = fields.CharField(max_length=32, null=True)
+    lost_reason = fields.CharField(max_length=255, null=True)
+    # The running /connect: until when, and the Telegram message that shows its progress/QR.
+    connect_deadline = fields.DatetimeField(null=True)
+    ui_chat_id = fields.BigIntField(null=True)
+    ui_message_id = fields.BigIntField(null=True)
+    ui_is_photo = fields.BooleanField(default=False)
+    qr_fingerprint = fields.CharField(max_length=32, null=True)
+    qr_count = fields.IntField(default=0)
+    # Anti-ban pacing: the earliest moment the next message of this line may go out.
+    next_send_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    linked_at = fields.DatetimeField(null=True)
+
+    messages: fields.ReverseRelation[OutgoingMessage]
+
+    class Meta:
+        table = "whatsapp_chat"
+        indexes = (("gateway", "instance_id"),)
+
+
+class OutgoingMessage(Model):
+    """A WhatsApp message a user asked to send: stored before the gateway is called."""
+
+    id = fields.IntField(primary_key=True)
+    chat: fields.ForeignKeyRelation[WhatsAppChat] = fields.ForeignKeyField(
+        "models.WhatsAppChat", related_name="messages", on_delete=fields.CASCADE
+    )
+    recipient = fields.CharField(max_length=32)
+    text = fields.TextField()
+    status = fields.CharEnumField(MessageStatus, max_length=16, default=MessageStatus.QUEUED)
+    error = fields.CharField(max_length=255, null=True)
+    gateway_message_id = fields.CharField(max_length=255, null=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    # The Telegram message it came from: the same update delivered twice is one WhatsApp message.
+    source_chat_id = fields.BigIntField()
+    source_message_id = fields.BigIntField()
+    ui_message_id = fields.BigIntField(null=True)  # our confirmation, edited as the status moves
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "outgoing_message"
+        unique_together = (("source_chat_id", "source_message_id"),)
+        indexes = (("status", "next_attempt_at"),)

@@ -1,0 +1,70 @@
+"""Every command, declared once: its usage line, an example and what it does.
+
+The same declarations feed /help, the Telegram command menu (setMyCommands, in both languages)
+and the reply to a wrong call ("Usage: …  Example: …").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    usage: str
+    example: str
+    about_en: str
+    about_ru: str
+    in_menu: bool = True
+
+    def about(self, lang: str) -> str:
+        return self.about_ru if lang == "ru" else self.about_en
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("start", "/start", "/start", "What this bot does", "Что умеет бот"),
+    Command(
+        "connect",
+        "/connect [gateway] [credentials]",
+        "/connect",
+        "Link WhatsApp: scan the QR code I send",
+        "Подключить WhatsApp: отсканировать QR-код",
+    ),
+    Command(
+        "send",
+        "/send PHONE TEXT",
+        "/send +7 987 274-50-52 Hello!",
+        "Send a WhatsApp message (or reply to a message with /send PHONE)",
+        "Отправить сообщение WhatsApp (или ответить на сообщение: /send НОМЕР)",
+    ),
+    Command(
+        "chats",
+        "/chats",
+        "/chats",
+        "Your WhatsApp chats; pick the active one",
+        "Ваши чаты WhatsApp и выбор активного",
+    ),
+    Command(
+        "status", "/status", "/status", "Live state of the active chat", "Состояние активного чата"
+    ),
+    Command(
+        "disconnect",
+        "/disconnect",
+        "/disconnect",
+        "Log out and forget the active chat",
+        "Отключить и забыть активный чат",
+    ),
+    Command("cancel", "/cancel", "/cancel", "Stop a running /connect", "Остановить подключение"),
+    Command("help", "/help", "/help", "How to use the bot", "Как пользоваться ботом"),
+    Command(
+        "admin",
+        "/admin",
+        "/admin",
+        "Usage figures (admins only)",
+        "Статистика (только для админов)",
+        in_menu=False,
+    ),
+)
+
+BY_NAME = {command.name: command for command in COMMANDS}

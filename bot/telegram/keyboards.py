@@ -1,0 +1,84 @@
+"""Inline keyboards and their callback data. Callback data carries ids only; every handler checks
+that the id belongs to the person who pressed (see `ChatService.get`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.storage.models import WhatsAppChat
+from bot.telegram.texts import t
+
+
+@dataclass(frozen=True)
+class Press:
+    action: str  # cancel | connect | use | disc | disc! | keep | again
+    arg: str = ""
+
+
+ACTIONS = {"cancel", "connect", "use", "disc", "disc!", "keep", "again"}
+
+
+def parse(data: str | None) -> Press | None:
+    """Callback data from Telegram (untrusted): `action` or `action:arg`; None when malformed."""
+    if not data or len(data) > 64:
+        return None
+    action, _, arg = data.partition(":")
+    if action not in ACTIONS:
+        return None
+    if action in ("use", "disc", "disc!", "again") and not arg.isdigit():
+        return None
+    return Press(action, arg)
+
+
+def _one(text: str, data: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(text, callback_data=data)]])
+
+
+def cancel(lang: str) -> InlineKeyboardMarkup:
+    return _one(t(lang, "btn_cancel"), "cancel")
+
+
+def new_qr(lang: str) -> InlineKeyboardMarkup:
+    return _one(t(lang, "btn_new_qr"), "connect")
+
+
+def retry_connect(lang: str) -> InlineKeyboardMarkup:
+    return _one(t(lang, "btn_retry"), "connect")
+
+
+def connect_again(lang: str, gateway: str) -> InlineKeyboardMarkup:
+    return _one(t(lang, "btn_connect"), f"connect:{gateway}")
+
+
+def send_again(lang: str, message_id: int) -> InlineKeyboardMarkup:
+    return _one(t(lang, "btn_send_again"), f"again:{message_id}")
+
+
+def gateways(titles: dict[str, str]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(title, callback_data=f"connect:{name}")]
+            for name, title in titles.items()
+        ]
+    )
+
+
+def chats(rows: list[tuple[WhatsAppChat, str]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label[:60], callback_data=f"use:{chat.id}")] for chat, label in rows]
+    )
+
+
+def confirm_disconnect(lang: str, chat_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t(lang, "btn_yes_disconnect"), callback_data=f"disc!:{chat_id}"
+                ),
+                InlineKeyboardButton(t(lang, "btn_no"), callback_data="keep"),
+            ]
+        ]
+    )

@@ -1,0 +1,383 @@
+"""Everything the bot says, in English and Russian. Values are HTML (Telegram parse mode);
+`t()` escapes every argument, so user input echoed back can never break the formatting."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from bot.gateways.base import ErrorKind, GatewayError, LineState, NoFreeLinesError
+
+TEXTS: dict[str, dict[str, str]] = {
+    "start": {
+        "en": "👋 Hi! I put your <b>WhatsApp</b> in Telegram: link your account by scanning a QR code, "
+        "then send WhatsApp messages from here.\n\nFirst step: /connect\nEverything else: /help",
+        "ru": "👋 Привет! Я подключаю ваш <b>WhatsApp</b> к Telegram: отсканируйте QR-код, "
+        "и отправляйте сообщения WhatsApp прямо отсюда.\n\nПервый шаг: /connect\nВсё остальное: /help",
+    },
+    "help_head": {
+        "en": "<b>What I can do</b>",
+        "ru": "<b>Что я умею</b>",
+    },
+    "help_usage": {"en": "Usage", "ru": "Формат"},
+    "help_example": {"en": "Example", "ru": "Пример"},
+    "help_tail": {
+        "en": "Phone numbers may be typed as you like: <code>89872745052</code>, "
+        "<code>+7 987 274-50-52</code>, <code>+49 1521 6896607</code>. A message may span several lines. "
+        "Reply to any message with <code>/send PHONE</code> to send its text.",
+        "ru": "Номер можно писать как удобно: <code>89872745052</code>, <code>+7 987 274-50-52</code>, "
+        "<code>+49 1521 6896607</code>. Текст может занимать несколько строк. Ответьте на любое "
+        "сообщение командой <code>/send НОМЕР</code>, чтобы отправить его текст.",
+    },
+    "not_allowed": {
+        "en": "Sorry, this bot is private. Ask its owner to add your id <code>{user_id}</code>.",
+        "ru": "Извините, это закрытый бот. Попросите владельца добавить ваш id <code>{user_id}</code>.",
+    },
+    "private_only": {
+        "en": "I work in a private chat only: open @{bot} and write there.",
+        "ru": "Я работаю только в личном чате: откройте @{bot} и напишите там.",
+    },
+    "usage_error": {
+        "en": "⚠️ {problem}\n{usage_label}: <code>{usage}</code>\n{example_label}: <code>{example}</code>",
+        "ru": "⚠️ {problem}\n{usage_label}: <code>{usage}</code>\n{example_label}: <code>{example}</code>",
+    },
+    "unknown_command": {
+        "en": "I don't know the command {command}. See /help.",
+        "ru": "Я не знаю команду {command}. Список команд: /help.",
+    },
+    "not_text": {
+        "en": "I understand commands only. To send this to WhatsApp, reply to it with <code>/send PHONE</code> "
+        "(text and captions only). See /help.",
+        "ru": "Я понимаю только команды. Чтобы отправить это в WhatsApp, ответьте на сообщение командой "
+        "<code>/send НОМЕР</code> (только текст и подписи). Подробнее: /help.",
+    },
+    "plain_text": {
+        "en": "To send this to WhatsApp, reply to it with <code>/send PHONE</code>. See /help.",
+        "ru": "Чтобы отправить это в WhatsApp, ответьте на сообщение командой <code>/send НОМЕР</code>. "
+        "Подробнее: /help.",
+    },
+    "internal_error": {
+        "en": "😕 Something went wrong on my side. Please try again. Reference: <code>{ref}</code>",
+        "ru": "😕 У меня что-то сломалось. Попробуйте ещё раз. Код для поддержки: <code>{ref}</code>",
+    },
+    # --- connect
+    "connect_acquiring": {
+        "en": "⏳ Getting a free WhatsApp slot…",
+        "ru": "⏳ Получаю свободный слот WhatsApp…",
+    },
+    "connect_starting": {
+        "en": "⏳ Starting WhatsApp… the QR code comes next.",
+        "ru": "⏳ Запускаю WhatsApp… сейчас появится QR-код.",
+    },
+    "connect_qr": {
+        "en": "📱 Scan this QR code with WhatsApp on your phone:\n"
+        "<b>Settings → Linked devices → Link a device</b>\n\n"
+        "Valid until <b>{until} UTC</b> (about {seconds} s). When WhatsApp changes the code, "
+        "this picture is replaced automatically.",
+        "ru": "📱 Отсканируйте QR-код в WhatsApp на телефоне:\n"
+        "<b>Настройки → Связанные устройства → Привязка устройства</b>\n\n"
+        "Действует до <b>{until} UTC</b> (около {seconds} с). Когда WhatsApp сменит код, "
+        "картинка обновится сама.",
+    },
+    "connect_done": {
+        "en": "✅ WhatsApp connected as <b>{name}</b>, {phone}.\nSend a message: <code>/send PHONE TEXT</code>",
+        "ru": "✅ WhatsApp подключён: <b>{name}</b>, {phone}.\nОтправить сообщение: <code>/send НОМЕР ТЕКСТ</code>",
+    },
+    "connect_expired": {
+        "en": "⌛ This QR code has expired: nobody scanned it in time. Tap below for a new one.",
+        "ru": "⌛ QR-код устарел: его не отсканировали вовремя. Нажмите ниже, чтобы получить новый.",
+    },
+    "connect_cancelled": {
+        "en": "Connecting cancelled. Start again with /connect.",
+        "ru": "Подключение отменено. Начать заново: /connect.",
+    },
+    "connect_failed": {
+        "en": "❌ Could not connect: {reason}",
+        "ru": "❌ Не удалось подключить: {reason}",
+    },
+    "connect_blocked": {
+        "en": "❌ WhatsApp banned or restricted this number, so it cannot be linked now. See /status.",
+        "ru": "❌ WhatsApp заблокировал или ограничил этот номер, подключить его сейчас нельзя. Смотрите /status.",
+    },
+    "connect_running": {
+        "en": "You are already connecting: scan the QR code above, or /cancel it.",
+        "ru": "Подключение уже идёт: отсканируйте QR-код выше или отмените его командой /cancel.",
+    },
+    "cancel_none": {
+        "en": "Nothing to cancel: no connection is in progress.",
+        "ru": "Отменять нечего: подключение не идёт.",
+    },
+    "choose_gateway": {
+        "en": "Which WhatsApp gateway should I use?",
+        "ru": "Через какой шлюз WhatsApp подключаться?",
+    },
+    "unknown_gateway": {
+        "en": "There is no gateway called “{name}”. Available: {names}.",
+        "ru": "Шлюза «{name}» нет. Доступны: {names}.",
+    },
+    # --- send
+    "send_no_chat": {
+        "en": "You have no connected WhatsApp yet. Start with /connect.",
+        "ru": "У вас ещё нет подключённого WhatsApp. Начните с /connect.",
+    },
+    "send_not_ready": {
+        "en": "Your active WhatsApp ({chat}) is {state}, so I can't send through it. "
+        "Check /status, pick another in /chats, or /connect again.",
+        "ru": "Ваш активный WhatsApp ({chat}) сейчас в состоянии «{state}», отправить через него нельзя. "
+        "Посмотрите /status, выберите другой в /chats или подключитесь заново: /connect.",
+    },
+    "send_daily_cap": {
+        "en": "🛑 Daily limit reached: at most {cap} messages a day per WhatsApp line, to keep your number "
+        "safe from a spam ban. Try again tomorrow.",
+        "ru": "🛑 Дневной лимит исчерпан: не больше {cap} сообщений в день с одного номера, чтобы WhatsApp "
+        "не заблокировал его за спам. Попробуйте завтра.",
+    },
+    "send_queued": {
+        "en": "⏳ Sending to {phone}…",
+        "ru": "⏳ Отправляю на {phone}…",
+    },
+    "send_queued_later": {
+        "en": "⏳ Queued for {phone}: goes out in about {seconds} s (paced to protect your number).",
+        "ru": "⏳ В очереди на {phone}: уйдёт примерно через {seconds} с (пауза защищает номер от бана).",
+    },
+    "send_sent": {
+        "en": "✅ Sent to {phone}.",
+        "ru": "✅ Отправлено на {phone}.",
+    },
+    "send_failed": {
+        "en": "❌ Not sent to {phone}: {reason}",
+        "ru": "❌ Не отправлено на {phone}: {reason}",
+    },
+    "send_uncertain": {
+        "en": "⚠️ To {phone}: the gateway did not answer, so I don't know whether the message went out. "
+        "I did not retry, to avoid sending it twice. If it did not arrive, tap “Send again”.",
+        "ru": "⚠️ На {phone}: шлюз не ответил, поэтому неизвестно, ушло ли сообщение. Я не стал повторять, "
+        "чтобы не отправить его дважды. Если оно не дошло, нажмите «Отправить ещё раз».",
+    },
+    "reason_line_gone": {
+        "en": "the WhatsApp line was disconnected or lost before it could go out.",
+        "ru": "линия WhatsApp была отключена или потеряна до отправки.",
+    },
+    "send_again_none": {
+        "en": "That message can no longer be sent again.",
+        "ru": "Это сообщение больше нельзя отправить повторно.",
+    },
+    # --- problems with a typed number or text
+    "phone_missing": {"en": "The phone number is missing.", "ru": "Не указан номер телефона."},
+    "phone_characters": {
+        "en": "“{raw}” is not a phone number: use digits, spaces, + - ( ).",
+        "ru": "«{raw}» — не номер телефона: допустимы цифры, пробелы, + - ( ).",
+    },
+    "phone_invalid": {
+        "en": "“{raw}” is not a valid phone number. Include the country code if it is not {region}.",
+        "ru": "«{raw}» — неверный номер. Укажите код страны, если номер не из {region}.",
+    },
+    "phone_ambiguous": {
+        "en": "“{raw}” could be {a} or {b}. Please type it with “+” and the country code.",
+        "ru": "«{raw}» может означать {a} или {b}. Напишите номер с «+» и кодом страны.",
+    },
+    "text_missing": {
+        "en": "The message text is missing.",
+        "ru": "Не указан текст сообщения.",
+    },
+    "reply_no_text": {
+        "en": "The message you replied to has no text to send.",
+        "ru": "В сообщении, на которое вы ответили, нет текста.",
+    },
+    # --- chats, status, disconnect
+    "chats_none": {
+        "en": "You have no WhatsApp chats yet. Connect one with /connect.",
+        "ru": "У вас ещё нет чатов WhatsApp. Подключите: /connect.",
+    },
+    "chats_head": {
+        "en": "<b>Your WhatsApp chats</b> (★ = active, used by /send). Tap one to make it active.",
+        "ru": "<b>Ваши чаты WhatsApp</b> (★ — активный, через него работает /send). Нажмите, чтобы выбрать.",
+    },
+    "chat_line": {
+        "en": "{star} {name} {phone} · {state} · {gateway}",
+        "ru": "{star} {name} {phone} · {state} · {gateway}",
+    },
+    "chat_activated": {
+        "en": "★ Active chat: {chat}. /send goes through it now.",
+        "ru": "★ Активный чат: {chat}. Теперь /send отправляет через него.",
+    },
+    "chat_gone": {
+        "en": "That chat is not available any more. See /chats.",
+        "ru": "Этот чат больше недоступен. Смотрите /chats.",
+    },
+    "status_none": {
+        "en": "No active WhatsApp chat. Connect one with /connect or pick one in /chats.",
+        "ru": "Нет активного чата WhatsApp. Подключите: /connect или выберите в /chats.",
+    },
+    "status": {
+        "en": "<b>{chat}</b>\nGateway: {gateway}\nState: <b>{state}</b>{raw}\n{explain}",
+        "ru": "<b>{chat}</b>\nШлюз: {gateway}\nСостояние: <b>{state}</b>{raw}\n{explain}",
+    },
+    "status_unreachable": {
+        "en": "<b>{chat}</b>\nLast known state: <b>{state}</b>\nI could not ask the gateway now: {reason}",
+        "ru": "<b>{chat}</b>\nПоследнее известное состояние: <b>{state}</b>\nСейчас не удалось спросить шлюз: {reason}",
+    },
+    "disconnect_none": {
+        "en": "Nothing to disconnect: you have no active WhatsApp chat.",
+        "ru": "Отключать нечего: нет активного чата WhatsApp.",
+    },
+    "disconnect_confirm": {
+        "en": "Disconnect {chat}? WhatsApp will be logged out there and I will forget this chat.",
+        "ru": "Отключить {chat}? WhatsApp выйдет из аккаунта на шлюзе, а я забуду этот чат.",
+    },
+    "disconnect_done": {
+        "en": "Disconnected {chat}. Connect again any time with /connect.",
+        "ru": "{chat} отключён. Подключиться снова: /connect.",
+    },
+    "disconnect_kept": {"en": "Nothing changed.", "ru": "Ничего не изменилось."},
+    "line_lost": {
+        "en": "⚠️ Your WhatsApp {chat} is no longer linked: {reason}. Connect it again to keep sending.",
+        "ru": "⚠️ Ваш WhatsApp {chat} больше не подключён: {reason}. Подключитесь заново, чтобы отправлять.",
+    },
+    "lost_reason": {
+        "en": "the gateway forgot the link (test lines are wiped every two hours, or it was unlinked on the phone)",
+        "ru": "шлюз потерял подключение (тестовые линии очищаются каждые два часа, или его отвязали на телефоне)",
+    },
+    "admin": {
+        "en": "<b>Usage</b>\nUsers: {users}\nChats: {chats}\nMessages: {messages}",
+        "ru": "<b>Статистика</b>\nПользователи: {users}\nЧаты: {chats}\nСообщения: {messages}",
+    },
+    "admin_only": {
+        "en": "This command is for the bot's admins.",
+        "ru": "Эта команда только для админов бота.",
+    },
+    # --- buttons
+    "btn_cancel": {"en": "✖️ Cancel", "ru": "✖️ Отмена"},
+    "btn_new_qr": {"en": "🔄 New QR code", "ru": "🔄 Новый QR-код"},
+    "btn_retry": {"en": "🔄 Try again", "ru": "🔄 Попробовать снова"},
+    "btn_connect": {"en": "🔗 Connect again", "ru": "🔗 Подключить заново"},
+    "btn_yes_disconnect": {"en": "Yes, disconnect", "ru": "Да, отключить"},
+    "btn_no": {"en": "No", "ru": "Нет"},
+    "btn_send_again": {"en": "↻ Send again", "ru": "↻ Отправить ещё раз"},
+    "unnamed": {"en": "(no name)", "ru": "(без имени)"},
+    "no_phone": {"en": "(number unknown)", "ru": "(номер неизвестен)"},
+}
+
+STATE_NAMES: dict[LineState, dict[str, str]] = {
+    LineState.PROVISIONING: {"en": "being prepared", "ru": "готовится"},
+    LineState.STARTING: {"en": "starting", "ru": "запускается"},
+    LineState.AWAITING_QR: {"en": "waiting for the QR scan", "ru": "ждёт сканирования QR"},
+    LineState.AUTHORIZED: {"en": "connected", "ru": "подключён"},
+    LineState.SLEEPING: {"en": "sleeping", "ru": "спит"},
+    LineState.RESTRICTED: {"en": "restricted", "ru": "ограничен"},
+    LineState.BLOCKED: {"en": "banned by WhatsApp", "ru": "заблокирован WhatsApp"},
+    LineState.LOGGED_OUT: {"en": "no longer linked", "ru": "отключён"},
+    LineState.RELEASED: {"en": "disconnected", "ru": "отключён вами"},
+    LineState.UNKNOWN: {"en": "unknown", "ru": "неизвестно"},
+}
+
+STATE_HELP: dict[LineState, dict[str, str]] = {
+    LineState.PROVISIONING: {
+        "en": "The gateway is preparing the line; this can take a few minutes.",
+        "ru": "Шлюз готовит линию, это может занять несколько минут.",
+    },
+    LineState.STARTING: {
+        "en": "The line is starting (up to 5 minutes). If it stays like this longer, disconnect and /connect again.",
+        "ru": "Линия запускается (до 5 минут). Если дольше — отключите и подключитесь заново: /connect.",
+    },
+    LineState.AWAITING_QR: {
+        "en": "WhatsApp is not linked: use /connect and scan the QR code.",
+        "ru": "WhatsApp не привязан: выполните /connect и отсканируйте QR-код.",
+    },
+    LineState.AUTHORIZED: {"en": "Ready: /send works.", "ru": "Всё готово: /send работает."},
+    LineState.SLEEPING: {
+        "en": "The line is asleep (the phone may be off). It wakes up by itself within about 5 minutes of the phone coming back.",
+        "ru": "Линия спит (возможно, телефон выключен). Она проснётся сама в течение 5 минут после включения телефона.",
+    },
+    LineState.RESTRICTED: {
+        "en": "Sending is paused (spam warning, no credits or a plan limit). Messages may wait up to 24 h.",
+        "ru": "Отправка приостановлена (предупреждение о спаме, нет кредитов или лимит тарифа). Сообщения могут ждать до 24 ч.",
+    },
+    LineState.BLOCKED: {
+        "en": "WhatsApp banned this number. It cannot send any more.",
+        "ru": "WhatsApp заблокировал этот номер. Отправлять с него больше нельзя.",
+    },
+    LineState.LOGGED_OUT: {
+        "en": "The link was lost (wiped by the gateway or unlinked on the phone): /connect again.",
+        "ru": "Подключение потеряно (шлюз его очистил или его отвязали на телефоне): /connect заново.",
+    },
+    LineState.RELEASED: {"en": "You disconnected this chat.", "ru": "Вы отключили этот чат."},
+    LineState.UNKNOWN: {
+        "en": "The gateway reports a state I don't know.",
+        "ru": "Шлюз сообщает состояние, которое мне неизвестно.",
+    },
+}
+
+ERRORS: dict[ErrorKind, dict[str, str]] = {
+    ErrorKind.AUTH: {
+        "en": "the gateway no longer accepts this line's key (test lines are wiped every two hours).",
+        "ru": "шлюз больше не принимает ключ этой линии (тестовые линии очищаются каждые два часа).",
+    },
+    ErrorKind.NOT_FOUND: {
+        "en": "the gateway does not know this line or message any more.",
+        "ru": "шлюз больше не знает эту линию или сообщение.",
+    },
+    ErrorKind.NOT_READY: {
+        "en": "WhatsApp is not linked on this line yet, or it is still starting.",
+        "ru": "WhatsApp на этой линии ещё не привязан или ещё запускается.",
+    },
+    ErrorKind.INVALID_REQUEST: {
+        "en": "the gateway refused the request (check the number and the text).",
+        "ru": "шлюз отклонил запрос (проверьте номер и текст).",
+    },
+    ErrorKind.QUOTA: {
+        "en": "the gateway's limit is reached (credits or plan). Try again later.",
+        "ru": "исчерпан лимит шлюза (кредиты или тариф). Попробуйте позже.",
+    },
+    ErrorKind.RATE_LIMITED: {
+        "en": "the gateway asks to slow down. Try again in a minute.",
+        "ru": "шлюз просит сбавить темп. Попробуйте через минуту.",
+    },
+    ErrorKind.UPSTREAM: {
+        "en": "the WhatsApp gateway is having trouble right now. Try again in a few minutes.",
+        "ru": "у шлюза WhatsApp сейчас проблемы. Попробуйте через несколько минут.",
+    },
+    ErrorKind.NETWORK: {
+        "en": "the WhatsApp gateway is unreachable right now. Try again in a few minutes.",
+        "ru": "шлюз WhatsApp сейчас недоступен. Попробуйте через несколько минут.",
+    },
+    ErrorKind.UNSUPPORTED: {
+        "en": "this gateway cannot do that.",
+        "ru": "этот шлюз так не умеет.",
+    },
+}
+
+NO_FREE_LINES = {
+    "en": "the gateway has no free WhatsApp slots right now. Test slots are freed every two hours; try again in a few minutes.",
+    "ru": "у шлюза сейчас нет свободных слотов WhatsApp. Тестовые слоты освобождаются каждые два часа; попробуйте через несколько минут.",
+}
+
+
+def lang_of(lang: str | None) -> str:
+    return "ru" if lang == "ru" else "en"
+
+
+def t(lang: str, key: str, **values: Any) -> str:
+    template = TEXTS[key][lang_of(lang)]
+    return template.format(**{k: _safe(v) for k, v in values.items()})
+
+
+def raw(lang: str, table: dict[Any, dict[str, str]], key: Any) -> str:
+    return table[key][lang_of(lang)]
+
+
+def explain_error(lang: str, error: GatewayError | None) -> str:
+    if isinstance(error, NoFreeLinesError):
+        return NO_FREE_LINES[lang_of(lang)]
+    if error is None:
+        return ERRORS[ErrorKind.UPSTREAM][lang_of(lang)]
+    return ERRORS[error.kind][lang_of(lang)]
+
+
+def _safe(value: Any) -> Any:
+    # Pre-built HTML fragments are passed as Html; everything else is escaped.
+    return value if isinstance(value, (Html, int, float)) else html.escape(str(value), quote=False)
+
+
+class Html(str):
+    """A fragment that is already safe HTML (built from escaped parts)."""

@@ -1,0 +1,220 @@
+"""How the services' reports reach a person: the connect message (progress text → QR photo,
+replaced in place as the QR rotates), send confirmations edited as the status moves, and lost links.
+
+Telegram cannot turn a text message into a photo, so when the first QR arrives the progress text
+is replaced by the photo (sent, then the text deleted); every later QR edits the photo's media.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto, Message, ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden
+
+from bot.gateways.base import ErrorKind, GatewayError
+from bot.services.phones import pretty
+from bot.services.ports import Outcome, Stage, Ui, UserUnreachable
+from bot.services.sender import UNCERTAIN
+from bot.storage.models import MessageStatus, OutgoingMessage, WhatsAppChat
+from bot.telegram import keyboards
+from bot.telegram.texts import ERRORS, explain_error, t
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def chat_label(lang: str, chat: WhatsAppChat) -> str:
+    name = chat.account_name or t(lang, "unnamed")
+    phone = pretty(chat.account_phone) if chat.account_phone else t(lang, "no_phone")
+    return f"{name}, {phone}"
+
+
+class TelegramViews:
+    """Implements ConnectView, SendView and LinkView on a python-telegram-bot `Bot`."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    # --- connect
+
+    async def begin(self, ui_chat_id: int, lang: str) -> Ui:
+        message = await _reach(
+            self.bot.send_message(
+                ui_chat_id, t(lang, "connect_acquiring"), reply_markup=keyboards.cancel(lang)
+            )
+        )
+        return Ui(ui_chat_id, message.message_id)
+
+    async def progress(self, ui: Ui, lang: str, stage: Stage) -> None:
+        if stage is Stage.STARTING and not ui.is_photo:
+            await self._edit_text(ui, t(lang, "connect_starting"), keyboards.cancel(lang))
+
+    async def show_qr(self, ui: Ui, lang: str, png: bytes, valid_until: datetime) -> Ui:
+        seconds = max(1, round((valid_until - datetime.now(UTC)).total_seconds()))
+        caption = t(lang, "connect_qr", until=valid_until.strftime("%H:%M:%S"), seconds=seconds)
+        if ui.is_photo:
+            media = InputMediaPhoto(
+                png, caption=caption, parse_mode=ParseMode.HTML, filename="qr.png"
+            )
+            try:
+                await _reach(
+                    self.bot.edit_message_media(
+                        media,
+                        chat_id=ui.chat_id,
+                        message_id=ui.message_id,
+                        reply_markup=keyboards.cancel(lang),
+                    )
+                )
+                return ui
+            except BadRequest as exc:
+                if "not modified" in exc.message.lower():
+                    return ui
+                log.info("QR photo could not be edited (%s); sending a new one", exc.message)
+        photo = await _reach(
+            self.bot.send_photo(
+                ui.chat_id,
+                png,
+                caption=caption,
+                filename="qr.png",
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboards.cancel(lang),
+            )
+        )
+        if not ui.is_photo:
+            await self._delete(ui)
+        return Ui(ui.chat_id, photo.message_id, is_photo=True)
+
+    async def connected(self, ui: Ui, lang: str, chat: WhatsAppChat) -> None:
+        # The QR is spent: remove it, and announce the result as a new message (it notifies).
+        await self._delete(ui)
+        name = chat.account_name or t(lang, "unnamed")
+        phone = pretty(chat.account_phone) if chat.account_phone else t(lang, "no_phone")
+        await _reach(
+            self.bot.send_message(ui.chat_id, t(lang, "connect_done", name=name, phone=phone))
+        )
+
+    async def ended(self, ui: Ui, lang: str, outcome: Outcome, error: GatewayError | None) -> None:
+        if outcome is Outcome.EXPIRED:
+            text, markup = t(lang, "connect_expired"), keyboards.new_qr(lang)
+        elif outcome is Outcome.CANCELLED:
+            text, markup = t(lang, "connect_cancelled"), None
+        elif outcome is Outcome.REFUSED:
+            text, markup = t(lang, "connect_blocked"), None
+        else:
+            text, markup = (
+                t(lang, "connect_failed", reason=explain_error(lang, error)),
+                keyboards.retry_connect(lang),
+            )
+        if ui.is_photo and outcome is Outcome.EXPIRED:
+            # The caption says it expired; the old picture stays, clearly marked, with a button.
+            with contextlib.suppress(BadRequest):
+                await _reach(
+                    self.bot.edit_message_caption(
+                        chat_id=ui.chat_id,
+                        message_id=ui.message_id,
+                        caption=text,
+                        reply_markup=markup,
+                    )
+                )
+                return
+        if ui.is_photo:
+            await self._delete(ui)
+            await _reach(self.bot.send_message(ui.chat_id, text, reply_markup=markup))
+            return
+        await self._edit_text(ui, text, markup)
+
+    # --- send
+
+    async def update(self, message: OutgoingMessage, lang: str, error: GatewayError | None) -> None:
+        phone = pretty(message.recipient)
+        markup = None
+        if message.status is MessageStatus.SENT:
+            text = t(lang, "send_sent", phone=phone)
+        elif message.error == UNCERTAIN:
+            text, markup = (
+                t(lang, "send_uncertain", phone=phone),
+                keyboards.send_again(lang, message.id),
+            )
+        else:
+            text = t(lang, "send_failed", phone=phone, reason=_send_reason(lang, message, error))
+            if error is None or error.retriable or error.kind is ErrorKind.NETWORK:
+                markup = keyboards.send_again(lang, message.id)
+        ui = Ui(message.source_chat_id, message.ui_message_id or 0)
+        if message.ui_message_id:
+            await self._edit_text(ui, text, markup, reply_to=message.source_message_id)
+        else:
+            await self._send(ui.chat_id, text, markup, reply_to=message.source_message_id)
+
+    async def queued(self, chat_id: int, reply_to: int, lang: str, recipient: str) -> int:
+        sent = await self._send(
+            chat_id, t(lang, "send_queued", phone=pretty(recipient)), None, reply_to=reply_to
+        )
+        return sent.message_id
+
+    async def queued_later(
+        self, chat_id: int, message_id: int, lang: str, recipient: str, seconds: int
+    ) -> None:
+        text = t(lang, "send_queued_later", phone=pretty(recipient), seconds=seconds)
+        await self._edit_text(Ui(chat_id, message_id), text, None)
+
+    # --- links
+
+    async def line_lost(self, chat: WhatsAppChat, lang: str) -> None:
+        text = t(lang, "line_lost", chat=chat_label(lang, chat), reason=t(lang, "lost_reason"))
+        await self._send(chat.owner_id, text, keyboards.connect_again(lang, chat.gateway))  # type: ignore[attr-defined]
+
+    # --- helpers
+
+    async def _send(
+        self,
+        chat_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        reply_to: int | None = None,
+    ) -> Message:
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        return await _reach(
+            self.bot.send_message(chat_id, text, reply_markup=markup, reply_parameters=reply)
+        )
+
+    async def _edit_text(
+        self, ui: Ui, text: str, markup: InlineKeyboardMarkup | None, reply_to: int | None = None
+    ) -> None:
+        try:
+            await _reach(
+                self.bot.edit_message_text(
+                    text, chat_id=ui.chat_id, message_id=ui.message_id, reply_markup=markup
+                )
+            )
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return
+            # Deleted by the person, or not a text message: say it in a new message instead.
+            await self._send(ui.chat_id, text, markup, reply_to)
+
+    async def _delete(self, ui: Ui) -> None:
+        with contextlib.suppress(BadRequest):
+            await _reach(self.bot.delete_message(ui.chat_id, ui.message_id))
+
+
+async def _reach(call: Awaitable[T]) -> T:
+    """Turn "the person blocked the bot" into the services' UserUnreachable."""
+    try:
+        return await call
+    except Forbidden as exc:
+        raise UserUnreachable(str(exc)) from None
+
+
+def _send_reason(lang: str, message: OutgoingMessage, error: GatewayError | None) -> str:
+    if error is not None:
+        return explain_error(lang, error)
+    kinds = {kind.value: kind for kind in ErrorKind}
+    if message.error in kinds:
+        return ERRORS[kinds[message.error]]["ru" if lang == "ru" else "en"]
+    return t(lang, "reason_line_gone")

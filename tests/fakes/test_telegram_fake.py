@@ -1,0 +1,430 @@
+"""Tests of the fake Telegram Bot API, driven by the real python-telegram-bot client."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from PIL import Image
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from tests.fakes.telegram import FakeTelegram
+
+USER = 42
+
+
+def png(color: str, size: tuple[int, int] = (120, 120)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def keyboard(*pairs: tuple[str, str]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t, callback_data=d)] for t, d in pairs])
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    fake = FakeTelegram()
+    fake.start()
+    yield fake
+    fake.stop()
+    assert fake.internal_errors == []
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
+    async with Bot(fake.token, base_url=fake.api_url, base_file_url=fake.file_url) as bot:
+        yield bot
+
+
+async def test_get_me(fake: FakeTelegram, bot: Bot) -> None:
+    me = await bot.get_me()
+    assert me.username == "pocket_test_bot"
+    assert me.is_bot
+    assert bot.username == "pocket_test_bot"
+    assert fake.calls_of("getMe")[0].status == 200
+
+
+async def test_long_poll_returns_update_sent_while_waiting(fake: FakeTelegram, bot: Bot) -> None:
+    poll = asyncio.create_task(bot.get_updates(timeout=5))
+    await asyncio.sleep(0.2)
+    assert not poll.done()  # held open: nothing to deliver yet
+    sent_at = time.monotonic()
+    message_id = fake.send_text(USER, "/start@pocket_test_bot hi", language_code="ru")
+    updates = await asyncio.wait_for(poll, 2)
+    assert time.monotonic() - sent_at < 0.5
+    [update] = updates
+    assert update.update_id == 1
+    message = update.message
+    assert message is not None and message.from_user is not None
+    assert (message.message_id, message.chat.id) == (message_id, USER)
+    assert message.text == "/start@pocket_test_bot hi"
+    assert message.from_user.language_code == "ru"
+    assert message.chat.type == "private"
+    [entity] = message.entities
+    assert (entity.type, entity.offset, entity.length) == ("bot_command", 0, 22)
+
+
+async def test_long_poll_returns_empty_after_timeout(fake: FakeTelegram, bot: Bot) -> None:
+    started = time.monotonic()
+    assert await bot.get_updates(timeout=timedelta(seconds=0.3)) == ()
+    assert 0.25 <= time.monotonic() - started < 0.9
+
+
+async def test_offset_confirms_and_unconfirmed_updates_are_redelivered(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    fake.send_text(USER, "one")
+    fake.send_text(USER, "two")
+    first = await bot.get_updates()
+    assert [u.message.text for u in first if u.message] == ["one", "two"]
+    # Not confirmed yet: the same updates again.
+    assert [u.update_id for u in await bot.get_updates()] == [1, 2]
+    # offset confirms everything below it.
+    [second] = await bot.get_updates(offset=2)
+    assert second.message is not None and second.message.text == "two"
+    # A restarted bot (new client) still gets the unconfirmed update.
+    async with Bot(fake.token, base_url=fake.api_url, base_file_url=fake.file_url) as restarted:
+        assert [u.update_id for u in await restarted.get_updates()] == [2]
+        assert await restarted.get_updates(offset=3) == ()
+    assert fake.pending_updates == []
+
+
+async def test_allowed_updates_filter(fake: FakeTelegram, bot: Bot) -> None:
+    fake.send_text(USER, "ignored")
+    fake.send_update(
+        {"edited_message": {"message_id": 9, "date": 0, "chat": {"id": 1, "type": "private"}}}
+    )
+    updates = await bot.get_updates(allowed_updates=["edited_message"])
+    assert [u.update_id for u in updates] == [2]
+
+
+async def test_send_photo_then_edit_media(fake: FakeTelegram, bot: Bot) -> None:
+    first, second = png("black"), png("white", (200, 100))
+    sent = await bot.send_photo(USER, photo=first, filename="qr.png", caption="Scan me")
+    assert sent.photo[-1].width == 120 and sent.caption == "Scan me"
+    upload = fake.calls_of("sendPhoto")[0].files["photo"]
+    assert (upload.filename, upload.data) == ("qr.png", first)
+
+    edited = await bot.edit_message_media(
+        media=InputMediaPhoto(second, filename="qr2.png", caption="Scan the new code"),
+        chat_id=USER,
+        message_id=sent.message_id,
+        reply_markup=keyboard(("Cancel", "cancel")),
+    )
+    assert isinstance(edited, type(sent))
+    assert (edited.photo[-1].width, edited.photo[-1].height) == (200, 100)
+    msg = fake.message(USER, sent.message_id)
+    assert msg.photos == [first, second] and msg.photo == second
+    assert msg.caption == "Scan the new code" and msg.edits == 1
+    assert msg.buttons == [("Cancel", "cancel")]
+    media_call = fake.calls_of("editMessageMedia")[0]
+    attach = media_call.params["media"]["media"]
+    assert attach.startswith("attach://")
+    assert media_call.files[attach.removeprefix("attach://")].filename == "qr2.png"
+
+    # getFile + download serve the current bytes.
+    file = await bot.get_file(edited.photo[-1].file_id)
+    assert bytes(await file.download_as_bytearray()) == second
+
+
+async def test_invalid_photo_is_rejected(fake: FakeTelegram, bot: Bot) -> None:
+    with pytest.raises(BadRequest, match=r"(?i)image_process_failed"):
+        await bot.send_photo(USER, photo=b"not an image", filename="x.png")
+
+
+async def test_edit_message_text_errors(fake: FakeTelegram, bot: Bot) -> None:
+    markup = keyboard(("OK", "ok"))
+    text = await bot.send_message(USER, "Hello", reply_markup=markup)
+    with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
+        await bot.edit_message_text(
+            "Hello", chat_id=USER, message_id=text.message_id, reply_markup=markup
+        )
+    photo = await bot.send_photo(USER, photo=png("red"), caption="pic")
+    with pytest.raises(BadRequest, match=r"(?i)there is no text in the message to edit"):
+        await bot.edit_message_text("x", chat_id=USER, message_id=photo.message_id)
+    with pytest.raises(BadRequest, match=r"(?i)there is no caption in the message to edit"):
+        await bot.edit_message_caption(chat_id=USER, message_id=text.message_id, caption="c")
+    with pytest.raises(BadRequest, match=r"(?i)message to edit not found"):
+        await bot.edit_message_text("x", chat_id=USER, message_id=999)
+    # Same text without reply_markup is a change: Telegram removes the keyboard.
+    await bot.edit_message_text("Hello", chat_id=USER, message_id=text.message_id)
+    current = fake.message(USER, text.message_id)
+    assert current.reply_markup is None and current.edits == 1
+    assert [h["text"] for h in current.history] == ["Hello", "Hello"]
+
+
+async def test_delete_message(fake: FakeTelegram, bot: Bot) -> None:
+    keep = await bot.send_message(USER, "keep")
+    gone = await bot.send_message(USER, "gone")
+    assert await bot.delete_message(USER, gone.message_id)
+    with pytest.raises(BadRequest, match=r"(?i)message to delete not found"):
+        await bot.delete_message(USER, gone.message_id)
+    assert [m.deleted for m in fake.messages(USER)] == [False, True]
+    last = fake.last(USER)
+    assert last is not None and last.message_id == keep.message_id
+
+
+async def test_unknown_method_and_wrong_token(fake: FakeTelegram) -> None:
+    base = fake.api_url
+    async with httpx.AsyncClient() as client:
+        unknown = await client.post(f"{base}{fake.token}/noSuchMethod")
+        assert unknown.status_code == 404
+        assert unknown.json() == {"ok": False, "error_code": 404, "description": "Not Found"}
+        wrong = await client.post(f"{base}999:wrong/getMe")
+        assert wrong.status_code == 401
+        assert wrong.json()["description"] == "Unauthorized"
+        # Method names are case-insensitive; JSON bodies and query strings work too.
+        assert (await client.get(f"{base}{fake.token}/GETME")).json()["ok"] is True
+        sent = await client.post(
+            f"{base}{fake.token}/sendMessage", json={"chat_id": 7, "text": "json"}
+        )
+        assert sent.json()["result"]["text"] == "json"
+        queried = await client.get(f"{base}{fake.token}/sendMessage?chat_id=7&text=query")
+        assert queried.json()["result"]["chat"]["id"] == 7
+    assert [m.text for m in fake.messages(7)] == ["json", "query"]
+
+
+async def test_429_surfaces_as_retry_after(
+    fake: FakeTelegram, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without PTB_TIMEDELTA, RetryAfter.retry_after emits a PTBDeprecationWarning (an error here).
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    fake.fail_next("sendMessage", retry_after=7)
+    with pytest.raises(RetryAfter) as caught:
+        await bot.send_message(USER, "flood")
+    assert caught.value.retry_after == timedelta(seconds=7)
+    failed = fake.calls_of("sendMessage")[0]
+    assert (failed.status, failed.description) == (429, "Too Many Requests: retry after 7")
+    assert fake.messages(USER) == []
+    await bot.send_message(USER, "fine now")  # only the next call failed
+    assert [m.text for m in fake.messages(USER)] == ["fine now"]
+
+
+async def test_server_error_and_dropped_connection(fake: FakeTelegram, bot: Bot) -> None:
+    fake.fail_next("sendMessage", status=500)
+    with pytest.raises(NetworkError, match="Internal Server Error"):
+        await bot.send_message(USER, "x")
+    fake.drop_connection_next("sendMessage")
+    with pytest.raises(NetworkError):
+        await bot.send_message(USER, "y")
+    assert [c.status for c in fake.calls_of("sendMessage")] == [500, 0]
+    await bot.send_message(USER, "z")
+
+
+async def test_blocked_user_is_forbidden(fake: FakeTelegram, bot: Bot) -> None:
+    sent = await bot.send_message(USER, "before")
+    fake.block(USER)
+    with pytest.raises(Forbidden, match="bot was blocked by the user"):
+        await bot.send_message(USER, "after")
+    with pytest.raises(Forbidden):
+        await bot.edit_message_text("edit", chat_id=USER, message_id=sent.message_id)
+    with pytest.raises(Forbidden):
+        await bot.send_chat_action(USER, "typing")
+    await bot.send_message(USER + 1, "others still work")
+
+
+async def test_html_parse_mode_is_stripped_into_entities(fake: FakeTelegram, bot: Bot) -> None:
+    raw = '<b>Hi</b> &lt;3 <a href="https://wa.me/1">link</a>\n'
+    sent = await bot.send_message(USER, raw, parse_mode=ParseMode.HTML)
+    assert sent.text == "Hi <3 link"
+    msg = fake.last(USER)
+    assert msg is not None and msg.text == "Hi <3 link" and msg.raw == raw
+    assert msg.entities == [
+        {"type": "bold", "offset": 0, "length": 2},
+        {"type": "text_link", "offset": 6, "length": 4, "url": "https://wa.me/1"},
+    ]
+    assert sent.text_html == '<b>Hi</b> &lt;3 <a href="https://wa.me/1">link</a>'
+    for bad in ("<b>unclosed", "1 < 2", "<foo>x</foo>", "<b>x</i>"):
+        with pytest.raises(BadRequest, match=r"(?i)can't parse entities"):
+            await bot.send_message(USER, bad, parse_mode=ParseMode.HTML)
+
+
+async def test_markdown_v2_requires_escaping(fake: FakeTelegram, bot: Bot) -> None:
+    with pytest.raises(BadRequest, match=r"(?i)character '\.' is reserved"):
+        await bot.send_message(USER, "Done.", parse_mode=ParseMode.MARKDOWN_V2)
+    sent = await bot.send_message(USER, r"*Done*\. `+1 555`", parse_mode=ParseMode.MARKDOWN_V2)
+    assert sent.text == "Done. +1 555"
+    assert [e.type for e in sent.entities] == ["bold", "code"]
+
+
+async def test_text_limits(fake: FakeTelegram, bot: Bot) -> None:
+    with pytest.raises(BadRequest, match=r"(?i)message text is empty"):
+        await bot.send_message(USER, "  \n ")
+    with pytest.raises(BadRequest, match=r"(?i)message is too long"):
+        await bot.send_message(USER, "x" * 4097)
+    await bot.send_message(USER, "<b>" + "x" * 4096 + "</b>", parse_mode=ParseMode.HTML)
+
+
+async def test_wait_message_sees_edits(fake: FakeTelegram, bot: Bot) -> None:
+    waiter = asyncio.create_task(asyncio.to_thread(fake.wait_message, USER, "READY", timeout=3))
+    await bot.send_message(USER, "working")
+    loading = await bot.send_message(USER, "loading")
+    await asyncio.sleep(0.1)
+    await bot.edit_message_text("All ready now", chat_id=USER, message_id=loading.message_id)
+    found = await waiter
+    assert found.message_id == loading.message_id and found.text == "All ready now"
+    photo = await bot.send_photo(USER, photo=png("blue"), caption="ready too")
+    found = fake.wait_message(USER, "ready", photo=True, after=loading.message_id, timeout=1)
+    assert found.message_id == photo.message_id
+    with pytest.raises(AssertionError, match="sendPhoto"):  # the dump lists recent calls
+        fake.wait_message(USER, "never sent", timeout=0.1)
+
+
+async def test_press_and_answer_callback(fake: FakeTelegram, bot: Bot) -> None:
+    sent = await bot.send_message(USER, "Pick", reply_markup=keyboard(("Yes", "y"), ("No", "n")))
+    with pytest.raises(AssertionError, match="no button"):
+        fake.press(USER, sent.message_id, "maybe")
+    query_id = fake.press_button(USER, sent.message_id, "no")
+    [update] = await bot.get_updates()
+    query = update.callback_query
+    assert query is not None and query.message is not None
+    assert (query.id, query.data, query.message.message_id) == (query_id, "n", sent.message_id)
+    assert await bot.answer_callback_query(query.id, text="Noted")
+    assert fake.callback_answers[0]["text"] == "Noted"
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):
+        await bot.answer_callback_query(query.id)
+
+
+async def test_reply_to_and_user_photo_download(fake: FakeTelegram, bot: Bot) -> None:
+    sent = await bot.send_message(USER, "Send me the QR")
+    image = png("green")
+    fake.send_photo(USER, image, caption="here")
+    fake.send_text(USER, "and this", reply_to=sent.message_id)
+    photo_update, reply_update = await bot.get_updates()
+    assert photo_update.message is not None and reply_update.message is not None
+    largest = photo_update.message.photo[-1]
+    file = await bot.get_file(largest.file_id)
+    assert bytes(await file.download_as_bytearray()) == image
+    replied = reply_update.message.reply_to_message
+    assert replied is not None and replied.text == "Send me the QR"
+    reply = await bot.send_message(
+        USER, "thanks", reply_to_message_id=reply_update.message.message_id
+    )
+    assert (
+        fake.message(USER, reply.message_id).reply_to_message_id == reply_update.message.message_id
+    )
+
+
+async def test_commands_by_language(fake: FakeTelegram, bot: Bot) -> None:
+    await bot.set_my_commands([("start", "Start"), ("link", "Link WhatsApp")])
+    await bot.set_my_commands([("start", "Начать")], language_code="ru")
+    assert [c["command"] for c in fake.commands[None]] == ["start", "link"]
+    assert fake.commands["ru"] == [{"command": "start", "description": "Начать"}]
+    assert [c.command for c in await bot.get_my_commands(language_code="ru")] == ["start"]
+    with pytest.raises(BadRequest, match=r"(?i)bot_command_invalid"):
+        await bot.set_my_commands([("Start", "uppercase is refused")])
+
+
+async def test_second_poller_conflicts(fake: FakeTelegram, bot: Bot) -> None:
+    first = asyncio.create_task(bot.get_updates(timeout=5))
+    await asyncio.sleep(0.1)
+    async with Bot(fake.token, base_url=fake.api_url, base_file_url=fake.file_url) as other:
+        assert await other.get_updates() == ()
+    with pytest.raises(Conflict, match=r"(?i)terminated by other getupdates request"):
+        await asyncio.wait_for(first, 2)
+
+
+async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    assert update.effective_message is not None
+    await update.effective_message.reply_html(
+        "<b>Welcome</b>", reply_markup=keyboard(("Link", "link"))
+    )
+
+
+async def _button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    assert query is not None
+    await query.answer("Linking…")
+    await query.edit_message_text("Scan the QR code")
+
+
+async def test_real_application_round_trip(fake: FakeTelegram) -> None:
+    app = (
+        Application.builder()
+        .token(fake.token)
+        .base_url(fake.api_url)
+        .base_file_url(fake.file_url)
+        .build()
+    )
+    app.add_handler(CommandHandler("start", _start))
+    app.add_handler(CallbackQueryHandler(_button))
+    async with app:
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0, timeout=timedelta(seconds=1))
+        fake.send_text(USER, "/start")
+        menu = await asyncio.to_thread(fake.wait_message, USER, "welcome", timeout=3)
+        assert menu.entities == [{"type": "bold", "offset": 0, "length": 7}]
+        fake.press(USER, menu.message_id, menu.button_data("link"))
+        edited = await asyncio.to_thread(fake.wait_message, USER, "scan the qr", timeout=3)
+        assert edited.message_id == menu.message_id and edited.reply_markup is None
+        assert fake.callback_answers[0]["text"] == "Linking…"
+        await app.updater.stop()
+        await app.stop()
+    assert fake.pending_updates == []  # the stopped updater confirmed what it handled
+
+
+async def test_odd_input_answers_400_without_crashing(fake: FakeTelegram) -> None:
+    url = f"{fake.api_url}{fake.token}"
+    odd_requests: list[tuple[str, dict[str, object]]] = [
+        ("sendMessage", {"data": {"chat_id": "abc", "text": "x"}}),
+        ("sendMessage", {"data": {"chat_id": "1", "text": "x", "reply_markup": "{not json"}}),
+        (
+            "sendMessage",
+            {"json": {"chat_id": 1, "text": "x", "reply_markup": {"inline_keyboard": 5}}},
+        ),
+        (
+            "sendMessage",
+            {
+                "json": {
+                    "chat_id": 1,
+                    "text": "x",
+                    "reply_markup": {"inline_keyboard": [[{"text": "t"}]]},
+                }
+            },
+        ),
+        (
+            "sendMessage",
+            {
+                "json": {
+                    "chat_id": 1,
+                    "text": "x",
+                    "reply_markup": {
+                        "inline_keyboard": [[{"text": "t", "callback_data": "x" * 65}]]
+                    },
+                }
+            },
+        ),
+        ("sendMessage", {"json": {"chat_id": 1, "text": {"nested": True}, "parse_mode": "HTML"}}),
+        ("sendMessage", {"content": b"[1, 2]", "headers": {"content-type": "application/json"}}),
+        ("sendPhoto", {"data": {"chat_id": "1"}}),
+        ("sendPhoto", {"data": {"chat_id": "1", "photo": "no-such-file-id"}}),
+        ("editMessageMedia", {"data": {"chat_id": "1", "message_id": "1", "media": "[]"}}),
+        ("deleteMessages", {"data": {"chat_id": "1", "message_ids": "7"}}),
+        ("getUpdates", {"data": {"offset": "soon"}}),
+        ("setMyCommands", {"json": {"commands": [{"command": "ok"}]}}),
+        ("getFile", {"data": {}}),
+    ]
+    async with httpx.AsyncClient() as client:
+        for method, kwargs in odd_requests:
+            answer = await client.post(f"{url}/{method}", **kwargs)  # type: ignore[arg-type]
+            assert answer.status_code == 400, (method, kwargs, answer.text)
+            body = answer.json()
+            assert body["ok"] is False and body["description"].startswith("Bad Request: ")
+    assert fake.messages(1) == []

@@ -1,0 +1,852 @@
+"""An offline emulator of the wapp.im v3 gateway HTTP API, for tests.
+
+`FakeWappim` is a real aiohttp server on 127.0.0.1 (see `server.py`) that behaves the way
+`/work/shared/api/wappim.md` describes the real service: a pool of test instances handed out by
+`chat/spare`, a slow wake-up after `status?full=1`, QR codes that rotate and then expire, a phone
+that scans, instances wiped under the client's feet, and the gateway's error shapes. Tests steer it
+with knobs (`scan`, `wipe`, `set_free`, `fail_next`, …) from their own thread and read back what
+happened (`sent`, `requests`, `instance(...)`, `current_qr(...)`).
+
+Instance life cycle (times come from `WappimTimeline`)::
+
+    init ──status?full=1──▶ loading ──init_seconds──▶ got qr code (QR #1, #2, … rotate)
+      ▲                                                  │ max_qrs used up: substatus "expired"
+      │ logout / removeChat / wipe / logout_from_phone   │   (status?full=1 wakes it again)
+      │                                                scan()
+      └──────── authenticated/CONNECTED ◀──pair_seconds── loading/pairing
+
+Hypotheses ([H]) chosen where wappim.md has no evidence:
+
+- A missing or wrong `X-Tasktest-Token` gives HTTP 401 with
+  `{"error_code": 401, "error_text": "Wrong X-Tasktest-Token"}`; the older header
+  `X-Whatsapp-Token: 5d8af8faaeb61680883a850be0c577e2` is accepted as well. The header is checked
+  before anything else (after the fault knobs, which stand for the proxy in front).
+- `chat/spare` answers its errors with HTTP 200 and an integer `error_code`: 1 "No free chats",
+  2 "crm is required". It accepts GET and POST. `md` is recorded and echoed (as an int) only.
+- The spare `date_trial` is null or `date_add + 72 h` (both were seen), chosen at random.
+- A token is stable per instance across re-issues (`removeChat` keeps it), and only `wipe()`
+  replaces it. `instanceId` is `2a01:4f8:c17:ac8:3::<id in hex>` (the samples end in small hex numbers).
+- Instance-level errors use chat-api's shape: 404 `{"error": "Instance not found"}`, 401
+  `{"error": "Wrong token. Please provide token as a GET parameter."}` (the token is read only
+  from the query), 404 `{"error": "Method not found"}`; checked in that order. Method names are
+  case-sensitive and every method accepts both GET and POST.
+- `status` wakes an `init` instance only with `full=1` and a falsy `no_wakeup`. `state` equals
+  `accountStatus` except once linked (`CONNECTED`); `init` has no `statusData`, every other state
+  has chat-api's `statusData` (`substatus`, `title`, `msg`, …). `qrCode` needs `full=1` and
+  `qr_style == "status"`, and sits right before `state` in the JSON text (S3).
+- The QR content is legacy WA-Web `1@<ref>,<key>,<client id>`: base64 of 64, 32 and 16 random
+  bytes (the sizes of the S3 sample), rendered as a 244 px PNG (box 4, border 4) data URI.
+  QR #1 lives `first_qr_seconds`, each next one `rotate_seconds`; after `max_qrs` the instance stays `got qr code` with substatus `expired`,
+  no `qrCode`, an empty `qr_code`, and `actions.expiry`. Then `status?full=1` re-initialises it
+  (a `loading` phase again, then a new QR cycle) and so does the chat-api method `expiry` (a new
+  QR cycle at once). Slots nobody looked at are skipped, so `qrs` lists only QRs that existed.
+- During pairing the reply is `accountStatus`/`state` `loading` with substatus `pairing`.
+- `qr_code` is `text/html; charset=utf-8` `<img src="data:image/png;base64,…">`, or an empty body
+  whenever no valid QR is shown.
+- `sendMessage` merges query parameters and the body (JSON, form or multipart; the body wins).
+  `chatId` (or `chat_id`) wins over `phone`; non-digits are stripped and an 11-digit number that
+  starts with 8 becomes 7…. `body` is required (200 `{"error_code": 3, …}`), and so is a recipient
+  (200 `{"error_code": 4, "error_text": "phone or chatId is required"}`). The message id is
+  `true_<chatId>_<20 upper-case hex>` and `queueNumber` counts per instance. Not authenticated:
+  chat-api's "will be sent after successful auth" reply, recorded with `queued_unauthorised`.
+- `removeChat` releases the test instance back to the pool (account cleared, state `init`, token
+  kept) and answers `{"success": true}`; `reboot` answers `{"success": true}` and runs the loading
+  phase again (back to `authenticated` if it was linked, else to a new QR cycle); `logout`
+  answers chat-api's `{"accountStatus": "Logout request sent to WhatsApp"}` and goes to `init`.
+- `isRegisteredUser?phone=` answers a bare JSON `true` for 10–15 digits, else `false`.
+- `qrs`, `name` and `number` reset when `chat/spare` hands the instance out again.
+- Repeated slashes in the path are merged and a trailing slash is ignored (nginx's default).
+- JSON replies are compact (`{"id":9,"token":…}` as pasted in S3), with `/` not escaped.
+- Any exception in a handler becomes a 500 with a plain-text body; the server never dies.
+
+Thread-safety: instance state lives on the server's event loop and handlers never await while
+changing it; knobs called from another thread run there through `BackgroundServer.call`. The
+plain attributes (`timeline`, `qr_style`, `spare_shape`, `sent_as`) can be set from anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import io
+import json
+import random
+import re
+import string
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal, TypeVar
+
+import qrcode
+from aiohttp import web
+
+from tests.fakes.server import BackgroundServer
+
+T = TypeVar("T")
+
+TASK_TOKEN = "f62cdf1e83bc324ba23aee3b113c6249"
+LEGACY_HEADER = "X-Whatsapp-Token"
+LEGACY_TOKEN = "5d8af8faaeb61680883a850be0c577e2"
+FIRST_INSTANCE_ID = 22  # the real samples show small sequential ids (22, 23, 24, 26, 27, 30)
+TOKEN_ALPHABET = string.ascii_letters + string.digits + "-"  # a "-" was seen in a real token
+TRIAL_SECONDS = 72 * 3600  # integrations/install gave date_trial = date_add + 72 h (S6)
+
+QrStyle = Literal["status", "qr_code"]
+SpareShape = Literal["full", "short"]
+SentAs = Literal["bool", "string"]
+FaultKind = Literal["fail", "delay", "drop", "malformed"]
+
+WRONG_TOKEN = "Wrong token. Please provide token as a GET parameter."
+NOT_AUTHENTICATED = (
+    # chat-api's text, double space included (wappim.md section 5).
+    "Status of the account not equals authenticated. Message to  {chat_id} will be sent after "
+    "successful auth."
+)
+# What a proxy that cut the connection mid-body leaves behind.
+TRUNCATED_JSON = b'{"accountStatus":"got qr code","qrCode":"data:image/png;base64,iVBORw0KGgoAAAA'
+
+
+@dataclass
+class WappimTimeline:
+    """How long each slow phase lasts, in seconds (tests use tiny values)."""
+
+    init_seconds: float = 2.0  # "loading" after the waking status?full=1, before the first QR
+    first_qr_seconds: float = 60.0  # lifetime of QR #1 ("valid for one minute", chat-api)
+    rotate_seconds: float = 20.0  # lifetime of each following QR (legacy WA Web's ref refresh)
+    max_qrs: int = 6  # then substatus "expired" until status?full=1 or expiry
+    pair_seconds: float = 1.0  # "loading"/"pairing" between scan() and "authenticated"
+
+
+class Phase(StrEnum):
+    """Where an instance is in its life cycle (the `status` view is derived from it)."""
+
+    INIT = "init"  # asleep; only status?full=1 (or reboot) wakes it
+    LOADING = "loading"  # waking up for init_seconds, then `after_loading`
+    QR = "qr"  # showing rotating QRs, then expired
+    PAIRING = "pairing"  # the phone scanned; linked after pair_seconds
+    AUTHENTICATED = "authenticated"  # linked: sends are delivered
+
+
+@dataclass
+class FakeInstance:
+    """One test chat of the pool. `instance()` hands out deep copies of these."""
+
+    id: int
+    token: str
+    instance_id: str  # the IPv6-like `instanceId` / `chat_id`
+    chat_key: str  # 32 hex, also `apikey`
+    date_trial: int | None
+    assigned: bool = False  # handed out by chat/spare and not released or wiped since
+    reserved: bool = False  # held out of the pool by set_free()
+    status: str = "init"  # accountStatus: init | loading | got qr code | authenticated
+    state: str = "init"  # WA-Web-like `state`; CONNECTED once linked
+    substatus: str = "init"
+    qrs: list[str] = field(default_factory=list)  # every QR content shown, oldest first
+    name: str = ""
+    number: str = ""
+    crm: str = ""
+    domain: str = ""
+    md: int = 0
+    date_add: int = 0
+    old_tokens: list[str] = field(default_factory=list)  # tokens invalidated by wipe()
+    phase: Phase = Phase.INIT
+    phase_started: float = 0.0  # monotonic
+    after_loading: Phase = Phase.QR
+    qr_slot: int = -1  # index of the rotation slot whose QR is qrs[-1]
+    expired: bool = False
+    pending_name: str = ""  # the account that scanned, shown once pairing is over
+    pending_number: str = ""
+    queue_number: int = 0
+
+    @property
+    def showing_qr(self) -> bool:
+        return self.phase is Phase.QR and not self.expired and bool(self.qrs)
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    instance_id: int  # the `instance{ID}` number
+    phone: str  # the recipient as the client gave it (`phone`, else `chatId`)
+    chat_id: str  # normalised, e.g. "79872745052@c.us"
+    body: str
+    fields: dict[str, str]  # everything received: query parameters, then body fields
+    message_id: str
+    queued_unauthorised: bool = False  # sent while not authenticated (chat-api queues it)
+    at: float = 0.0  # monotonic
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    method: str
+    path: str  # as requested, without the query
+    query: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
+    at: float  # monotonic, on arrival
+    fields: dict[str, str] = field(default_factory=dict)  # parsed body (JSON, form, multipart)
+
+
+_Method = Callable[[FakeInstance, web.Request, dict[str, str]], web.Response]
+
+
+@dataclass
+class _Fault:
+    kind: FaultKind
+    path_contains: str
+    times: int
+    status: int = 500
+    body: bytes = b""
+    content_type: str = "text/html"
+    seconds: float = 0.0
+
+
+def _compact(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    # Compact like the pasted replies (S3 slices the text at `","state"`); key order kept.
+    return web.json_response(data, status=status, dumps=_compact)
+
+
+def _text_value(value: Any) -> str:
+    """A JSON body value as the string a form field would carry."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value)
+
+
+async def _read_fields(request: web.Request) -> dict[str, str]:
+    """Body fields of any shape clients use (wappim.md section 0): JSON, form or multipart."""
+    if not request.body_exists:
+        return {}
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        fields: dict[str, str] = {}
+        for key, value in (await request.post()).items():
+            if isinstance(value, web.FileField):
+                with value.file as part:  # a file part: keep its content as text
+                    fields[key] = part.read().decode("utf-8", "replace")
+            else:
+                fields[key] = str(value)
+        return fields
+    # JSON, declared or not (some clients forget the Content-Type).
+    try:
+        data = json.loads(await request.read())
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(key): _text_value(value) for key, value in data.items()}
+
+
+def _digits_chat_id(raw: str) -> str | None:
+    """`89872745052`, `+7 987 274-50-52` or `89872745052@c.us` → `79872745052@c.us`."""
+    local, at, domain = raw.strip().partition("@")
+    if at and domain != "c.us":
+        return raw.strip()  # a group (`…@g.us`) or anything else: pass through untouched
+    digits = re.sub(r"\D", "", local)
+    if not digits:
+        return None
+    if len(digits) == 11 and digits.startswith("8"):
+        digits = "7" + digits[1:]  # Russian trunk prefix (wappim.md section 5, [H])
+    return f"{digits}@c.us"
+
+
+def _is_truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in ("1", "true", "yes", "on")
+
+
+class FakeWappim:
+    """The wapp.im v3 emulator; `url` is what the bot gets as WAPP_API_URL."""
+
+    def __init__(
+        self,
+        *,
+        token: str = TASK_TOKEN,
+        instances: int = 3,
+        timeline: WappimTimeline | None = None,
+        qr_style: QrStyle = "status",
+        spare_shape: SpareShape = "full",
+        sent_as: SentAs = "bool",
+        seed: int | None = None,
+    ) -> None:
+        self.token = token
+        self.timeline = timeline or WappimTimeline()
+        self.qr_style: QrStyle = qr_style
+        self.spare_shape: SpareShape = spare_shape
+        self.sent_as: SentAs = sent_as
+        self._rng = random.Random(seed)
+        self._instances: dict[int, FakeInstance] = {}
+        for _ in range(instances):
+            self._add_instance()
+        self._sent: list[SentMessage] = []
+        self._requests: list[RequestRecord] = []
+        self._faults: list[_Fault] = []
+        self._png_cache: dict[str, str] = {}  # QR content → data URI
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._server = BackgroundServer(app)
+        self.url = self._server.url + "/v3"
+        self._started = False
+        self._stopped = False
+        self._methods: dict[str, _Method] = {
+            "status": self._m_status,
+            "qr_code": self._m_qr_code,
+            "me": self._m_me,
+            "sendMessage": self._m_send_message,
+            "logout": self._m_logout,
+            "removeChat": self._m_remove_chat,
+            "reboot": self._m_reboot,
+            "expiry": self._m_expiry,
+            "isRegisteredUser": self._m_is_registered_user,
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._server.start()
+        self._started = True
+
+    def stop(self) -> None:
+        if not self._started or self._stopped:
+            return
+        self._stopped = True
+        self._server.stop()
+        if not self._server.loop.is_running():
+            self._server.loop.close()  # else an "unclosed event loop" ResourceWarning at GC
+
+    def __enter__(self) -> FakeWappim:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _on_loop(self, fn: Callable[[], T]) -> T:
+        """Run `fn` where the state lives: on the server loop once it runs, else right here."""
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if not self._started or self._stopped or here is self._server.loop:
+            return fn()
+        return self._server.call(fn)
+
+    # ------------------------------------------------------------------ knobs
+
+    def set_free(self, n: int) -> None:
+        """Make exactly `n` instances available to chat/spare (0 → "No free chats")."""
+
+        def apply() -> None:
+            unassigned = sorted(
+                (i for i in self._instances.values() if not i.assigned), key=lambda i: i.id
+            )
+            for inst in unassigned:
+                inst.reserved = True
+            for inst in unassigned[:n]:
+                inst.reserved = False
+            for _ in range(n - len(unassigned)):
+                self._add_instance()
+
+        self._on_loop(apply)
+
+    def free_count(self) -> int:
+        return self._on_loop(lambda: len(self._free_instances()))
+
+    def scan(
+        self,
+        instance_id: int,
+        *,
+        name: str = "Test User",
+        number: str = "79990000000",
+        qr: str | None = None,
+    ) -> None:
+        """The phone scans the QR shown now (or checks that `qr` is that QR, if given)."""
+
+        def apply() -> None:
+            inst = self._get(instance_id)
+            self._advance(inst)
+            if not inst.showing_qr:
+                raise AssertionError(
+                    f"instance {instance_id} shows no QR to scan "
+                    f"(status {inst.status!r}, substatus {inst.substatus!r})"
+                )
+            if qr is not None and qr != inst.qrs[-1]:
+                stale = "an older QR of this instance" if qr in inst.qrs else "not a QR it issued"
+                raise AssertionError(f"instance {instance_id}: the scanned QR is {stale}")
+            inst.pending_name, inst.pending_number = name, number
+            self._enter(inst, Phase.PAIRING)
+            self._sync_view(inst)
+
+        self._on_loop(apply)
+
+    def wipe(self, instance_id: int) -> None:
+        """The 2-hourly wipe: old token → 401, back to the pool with a new token."""
+        self._on_loop(lambda: self._wipe(self._get(instance_id)))
+
+    def wipe_all(self) -> None:
+        """Every instance wiped at once, like the real 2-hour timer."""
+
+        def apply() -> None:
+            for inst in self._instances.values():
+                self._wipe(inst)
+
+        self._on_loop(apply)
+
+    def logout_from_phone(self, instance_id: int) -> None:
+        """The user unlinked the device on the phone: back to an asleep `init`."""
+
+        def apply() -> None:
+            inst = self._get(instance_id)
+            self._reset_account(inst)
+            self._sync_view(inst)
+
+        self._on_loop(apply)
+
+    def fail_next(
+        self,
+        path_contains: str,
+        *,
+        status: int = 500,
+        body: str | bytes = "<html><body><h1>502 Bad Gateway</h1></body></html>",
+        content_type: str = "text/html",
+        times: int = 1,
+    ) -> None:
+        """Answer the next matching requests with this error (default: a proxy's 502 page).
+
+        Faults match a substring of the request path, are used in the order they were added, and
+        apply before anything else: the request is recorded but the gateway never sees it.
+        """
+        raw = body.encode() if isinstance(body, str) else body
+        self._add_fault(
+            _Fault("fail", path_contains, times, status=status, body=raw, content_type=content_type)
+        )
+
+    def delay_next(self, path_contains: str, seconds: float, times: int = 1) -> None:
+        """Hold the next matching replies for `seconds`, then answer them normally."""
+        self._add_fault(_Fault("delay", path_contains, times, seconds=seconds))
+
+    def drop_next(self, path_contains: str, times: int = 1) -> None:
+        """Close the connection of the next matching requests without an answer."""
+        self._add_fault(_Fault("drop", path_contains, times))
+
+    def malformed_next(self, path_contains: str, times: int = 1) -> None:
+        """Answer the next matching requests with 200 and a truncated JSON body."""
+        self._add_fault(_Fault("malformed", path_contains, times))
+
+    def _add_fault(self, fault: _Fault) -> None:
+        self._on_loop(lambda: self._faults.append(fault))
+
+    # ------------------------------------------------------------------ what happened
+
+    def instance(self, instance_id: int) -> FakeInstance:
+        """A snapshot of the instance, brought up to date with the clock."""
+
+        def snap() -> FakeInstance:
+            inst = self._get(instance_id)
+            self._advance(inst)
+            return copy.deepcopy(inst)
+
+        return self._on_loop(snap)
+
+    def instances(self) -> list[FakeInstance]:
+        return [self.instance(i) for i in self._on_loop(lambda: sorted(self._instances))]
+
+    def current_qr(self, instance_id: int) -> str | None:
+        """The text encoded in the QR shown now, or None when no valid QR is shown."""
+
+        def read() -> str | None:
+            inst = self._get(instance_id)
+            self._advance(inst)
+            return inst.qrs[-1] if inst.showing_qr else None
+
+        return self._on_loop(read)
+
+    @property
+    def sent(self) -> list[SentMessage]:
+        return self._on_loop(lambda: list(self._sent))
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        return self._on_loop(lambda: list(self._requests))
+
+    def requests_to(self, path_contains: str) -> list[RequestRecord]:
+        return [r for r in self.requests if path_contains in r.path]
+
+    # ------------------------------------------------------------------ the pool
+
+    def _add_instance(self) -> FakeInstance:
+        new_id = max(self._instances, default=FIRST_INSTANCE_ID - 1) + 1
+        inst = FakeInstance(
+            id=new_id,
+            token=self._new_token(),
+            instance_id=f"2a01:4f8:c17:ac8:3::{new_id:x}",
+            chat_key=self._rng.randbytes(16).hex(),
+            date_trial=None,
+        )
+        self._instances[new_id] = inst
+        return inst
+
+    def _new_token(self) -> str:
+        return "".join(self._rng.choices(TOKEN_ALPHABET, k=16))
+
+    def _free_instances(self) -> list[FakeInstance]:
+        free = (i for i in self._instances.values() if not i.assigned and not i.reserved)
+        return sorted(free, key=lambda i: i.id)
+
+    def _get(self, instance_id: int) -> FakeInstance:
+        try:
+            return self._instances[instance_id]
+        except KeyError:
+            raise AssertionError(f"the fake has no instance {instance_id}") from None
+
+    def _wipe(self, inst: FakeInstance) -> None:
+        inst.old_tokens.append(inst.token)
+        inst.token = self._new_token()
+        inst.chat_key = self._rng.randbytes(16).hex()
+        inst.assigned = inst.reserved = False
+        self._reset_account(inst)
+        self._sync_view(inst)
+
+    def _reset_account(self, inst: FakeInstance) -> None:
+        inst.name = inst.number = inst.pending_name = inst.pending_number = ""
+        self._enter(inst, Phase.INIT)
+
+    # ------------------------------------------------------------------ the clock
+
+    def _enter(self, inst: FakeInstance, phase: Phase, *, at: float | None = None) -> None:
+        inst.phase = phase
+        inst.phase_started = time.monotonic() if at is None else at
+        inst.qr_slot = -1
+        inst.expired = False
+
+    def _qr_slot(self, elapsed: float) -> int | None:
+        """Which QR of the cycle is shown `elapsed` s into the QR phase; None once expired."""
+        tl = self.timeline
+        if elapsed < tl.first_qr_seconds:
+            return 0
+        slot = 1 + int((elapsed - tl.first_qr_seconds) // max(tl.rotate_seconds, 1e-9))
+        return slot if slot < max(tl.max_qrs, 1) else None
+
+    def _advance(self, inst: FakeInstance) -> None:
+        """Apply every transition the clock has made due since the last look."""
+        now = time.monotonic()
+        tl = self.timeline
+        if inst.phase is Phase.LOADING and now - inst.phase_started >= tl.init_seconds:
+            # The next phase starts when loading ended, not when somebody looked.
+            self._enter(inst, inst.after_loading, at=inst.phase_started + tl.init_seconds)
+        if inst.phase is Phase.PAIRING and now - inst.phase_started >= tl.pair_seconds:
+            inst.name, inst.number = inst.pending_name, inst.pending_number
+            self._enter(inst, Phase.AUTHENTICATED, at=inst.phase_started + tl.pair_seconds)
+        if inst.phase is Phase.QR and not inst.expired:
+            slot = self._qr_slot(now - inst.phase_started)
+            if slot is None:
+                inst.expired = True
+            elif slot > inst.qr_slot:
+                inst.qrs.append(self._new_qr_content())
+                inst.qr_slot = slot
+        self._sync_view(inst)
+
+    def _sync_view(self, inst: FakeInstance) -> None:
+        view = {
+            Phase.INIT: ("init", "init", "init"),
+            Phase.LOADING: ("loading", "loading", "loading"),
+            Phase.QR: ("got qr code", "got qr code", "expired" if inst.expired else "normal"),
+            Phase.PAIRING: ("loading", "loading", "pairing"),
+            Phase.AUTHENTICATED: ("authenticated", "CONNECTED", "normal"),
+        }
+        inst.status, inst.state, inst.substatus = view[inst.phase]
+
+    def _wake(self, inst: FakeInstance, after: Phase = Phase.QR) -> None:
+        self._enter(inst, Phase.LOADING)
+        inst.after_loading = after
+        self._sync_view(inst)
+
+    # ------------------------------------------------------------------ QR codes
+
+    def _new_qr_content(self) -> str:
+        """Legacy (md=0) WA-Web QR text: ref, public key, client id (wappim.md S3)."""
+
+        def b64(n: int) -> str:
+            return base64.b64encode(self._rng.randbytes(n)).decode()
+
+        return f"1@{b64(64)},{b64(32)},{b64(16)}"
+
+    def _data_uri(self, content: str) -> str:
+        uri = self._png_cache.get(content)
+        if uri is None:
+            qr = qrcode.QRCode(box_size=4, border=4)  # 244 px for the 160-character content
+            qr.add_data(content)
+            qr.make(fit=True)
+            png = io.BytesIO()
+            qr.make_image().save(png, format="PNG")
+            uri = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+            self._png_cache[content] = uri
+        return uri
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            fields = await _read_fields(request)
+            unreadable: Exception | None = None
+        except Exception as exc:  # still recorded below; answered with a 500 after the faults
+            fields, unreadable = {}, exc
+        try:
+            self._requests.append(
+                RequestRecord(
+                    method=request.method,
+                    path=request.path,
+                    query=dict(request.query),
+                    headers={k.lower(): v for k, v in request.headers.items()},
+                    at=time.monotonic(),
+                    fields=fields,
+                )
+            )
+            fault = self._take_fault(request.path)
+            if fault is not None:
+                if fault.kind == "delay":
+                    await asyncio.sleep(fault.seconds)
+                elif fault.kind == "drop":
+                    if request.transport is not None:
+                        request.transport.close()
+                    return web.Response()  # never reaches the client
+                elif fault.kind == "malformed":
+                    return web.Response(body=TRUNCATED_JSON, content_type="application/json")
+                else:
+                    return web.Response(
+                        status=fault.status,
+                        body=fault.body,
+                        headers={"Content-Type": fault.content_type},
+                    )
+            if unreadable is not None:
+                raise unreadable
+            return self._dispatch(request, fields)
+        except Exception as exc:  # the emulator answers, whatever happens
+            return web.Response(status=500, text=f"500 Internal Server Error\n{exc!r}")
+
+    def _take_fault(self, path: str) -> _Fault | None:
+        for fault in self._faults:
+            if fault.path_contains in path:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    def _header_ok(self, headers: Mapping[str, str]) -> bool:
+        return (
+            headers.get("X-Tasktest-Token") == self.token
+            or headers.get(LEGACY_HEADER) == LEGACY_TOKEN
+        )
+
+    def _dispatch(self, request: web.Request, fields: dict[str, str]) -> web.Response:
+        path = re.sub(r"/{2,}", "/", request.path).rstrip("/")
+        if path != "/v3" and not path.startswith("/v3/"):
+            return web.Response(status=404, text="404: Not Found")
+        if not self._header_ok(request.headers):
+            return _json({"error_code": 401, "error_text": "Wrong X-Tasktest-Token"}, 401)
+        if path == "/v3/chat/spare":
+            return self._spare(request)
+        match = re.fullmatch(r"/v3/instance(\d+)/([^/]+)", path)
+        if match is None:
+            return _json({"error_code": 404, "error_text": "Not found"}, 404)
+        inst = self._instances.get(int(match[1]))
+        if inst is None:
+            return _json({"error": "Instance not found"}, 404)
+        if request.query.get("token") != inst.token:
+            return _json({"error": WRONG_TOKEN}, 401)
+        method = self._methods.get(match[2])
+        if method is None:
+            return _json({"error": "Method not found"}, 404)
+        self._advance(inst)
+        return method(inst, request, fields)
+
+    def _spare(self, request: web.Request) -> web.Response:
+        crm = request.query.get("crm", "")
+        if not crm:
+            return _json({"error_code": 2, "error_text": "crm is required"})
+        free = self._free_instances()
+        if not free:
+            return _json({"error_code": 1, "error_text": "No free chats"})
+        inst = free[0]
+        md = request.query.get("md", "0")
+        inst.assigned = True
+        inst.crm, inst.domain = crm, request.query.get("domain", "")
+        inst.md = int(md) if md.isdigit() else 0
+        inst.date_add = int(time.time())  # date_add resets on re-issue (wappim.md section 1)
+        inst.date_trial = self._rng.choice([None, inst.date_add + TRIAL_SECONDS])
+        inst.qrs = []
+        inst.queue_number = 0
+        self._reset_account(inst)
+        self._sync_view(inst)
+        if self.spare_shape == "short":
+            return _json({"id": inst.id, "token": inst.token, "instanceId": inst.instance_id})
+        # The 17 keys in the order pasted from a real reply (wappim.md S3).
+        return _json(
+            {
+                "id": inst.id,
+                "instanceId": inst.instance_id,
+                "token": inst.token,
+                "chat_id": inst.instance_id,
+                "md": inst.md,
+                "chat_token": inst.token,
+                "chat_key": inst.chat_key,
+                "apikey": inst.chat_key,
+                "date_add": inst.date_add,
+                "date_trial": inst.date_trial,
+                "date_pay": 0,
+                "date_subscription": 0,
+                "phone": "",
+                "name": "",
+                "platform": "",
+                "status": 0,
+                "is_premium": 0,
+            }
+        )
+
+    # ------------------------------------------------------------------ instance methods
+
+    def _m_status(
+        self, inst: FakeInstance, request: web.Request, _: dict[str, str]
+    ) -> web.Response:
+        full = _is_truthy(request.query.get("full"))
+        wakes = full and not _is_truthy(request.query.get("no_wakeup"))
+        if wakes and (inst.phase is Phase.INIT or (inst.phase is Phase.QR and inst.expired)):
+            self._wake(inst)
+            self._advance(inst)  # a zero-length loading phase ends at once
+        if inst.phase is Phase.INIT:
+            return _json({"accountStatus": "init", "state": "init"})
+        reply: dict[str, Any] = {"accountStatus": inst.status}
+        if full and self.qr_style == "status" and inst.showing_qr:
+            reply["qrCode"] = self._data_uri(inst.qrs[-1])  # right before "state" (S3)
+        reply["state"] = inst.state
+        reply["statusData"] = self._status_data(inst)
+        return _json(reply)
+
+    def _status_data(self, inst: FakeInstance) -> dict[str, Any]:
+        """chat-api's statusData (wappim.md section 2); no known wapp.im client reads it."""
+        if inst.phase is Phase.AUTHENTICATED:
+            return {"substatus": "normal"}
+        if inst.phase is Phase.PAIRING:
+            return {
+                "substatus": "pairing",
+                "title": "Pairing",
+                "msg": "Linking the device to the phone",
+                "reason": "syncing",
+            }
+        if inst.phase is Phase.LOADING:
+            return {
+                "substatus": "loading",
+                "title": "Loading",
+                "msg": "The instance is starting, try again in a few seconds",
+                "submsg": "Retrying...",
+                "reason": "connecting",
+            }
+        if inst.expired:
+            return {
+                "substatus": "expired",
+                "title": "QR code expired",
+                "msg": "Request a new QR code with status?full=1",
+                "actions": {"expiry": {"act": "expiry", "label": "Click to reload QR code"}},
+            }
+        return {
+            "substatus": "normal",
+            "title": "Scan the QR code",
+            "msg": "WhatsApp → Settings → Linked devices → Link a device",
+            "submsg": "The QR code is valid for one minute",
+        }
+
+    def _m_qr_code(self, inst: FakeInstance, _r: web.Request, _f: dict[str, str]) -> web.Response:
+        html = f'<img src="{self._data_uri(inst.qrs[-1])}">' if inst.showing_qr else ""
+        return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+    def _m_me(self, inst: FakeInstance, _r: web.Request, _f: dict[str, str]) -> web.Response:
+        if inst.phase is not Phase.AUTHENTICATED:
+            return _json({"id": "undefined", "number": "", "name": ""})
+        return _json(
+            {
+                "id": f"{inst.number}@c.us",
+                "number": inst.number,
+                "name": inst.name,
+                "pushname": inst.name,
+            }
+        )
+
+    def _m_send_message(
+        self, inst: FakeInstance, request: web.Request, body_fields: dict[str, str]
+    ) -> web.Response:
+        fields = {**request.query, **body_fields}
+        body = fields.get("body", "")
+        if not body:
+            return _json({"error_code": 3, "error_text": "body is required"})
+        given = fields.get("chatId") or fields.get("chat_id") or fields.get("phone") or ""
+        chat_id = _digits_chat_id(given)
+        if chat_id is None:
+            return _json({"error_code": 4, "error_text": "phone or chatId is required"})
+        inst.queue_number += 1
+        message_id = f"true_{chat_id}_{self._rng.randbytes(10).hex().upper()}"
+        queued = inst.phase is not Phase.AUTHENTICATED
+        self._sent.append(
+            SentMessage(
+                instance_id=inst.id,
+                phone=fields.get("phone") or given,
+                chat_id=chat_id,
+                body=body,
+                fields=fields,
+                message_id=message_id,
+                queued_unauthorised=queued,
+                at=time.monotonic(),
+            )
+        )
+        message = NOT_AUTHENTICATED.format(chat_id=chat_id) if queued else f"Sent to {chat_id}"
+        return _json(
+            {
+                "sent": "true" if self.sent_as == "string" else True,
+                "message": message,
+                "id": message_id,
+                "queueNumber": inst.queue_number,
+            }
+        )
+
+    def _m_logout(self, inst: FakeInstance, _r: web.Request, _f: dict[str, str]) -> web.Response:
+        self._reset_account(inst)
+        self._sync_view(inst)
+        return _json({"accountStatus": "Logout request sent to WhatsApp"})
+
+    def _m_remove_chat(
+        self, inst: FakeInstance, _r: web.Request, _f: dict[str, str]
+    ) -> web.Response:
+        inst.assigned = False  # back to the pool, token kept (tokens survive re-issue)
+        self._reset_account(inst)
+        self._sync_view(inst)
+        return _json({"success": True})
+
+    def _m_reboot(self, inst: FakeInstance, _r: web.Request, _f: dict[str, str]) -> web.Response:
+        linked = inst.phase in (Phase.AUTHENTICATED, Phase.PAIRING)
+        if inst.phase is Phase.PAIRING:  # the scan went through before the restart
+            inst.name, inst.number = inst.pending_name, inst.pending_number
+        self._wake(inst, Phase.AUTHENTICATED if linked else Phase.QR)
+        return _json({"success": True})
+
+    def _m_expiry(self, inst: FakeInstance, _r: web.Request, _f: dict[str, str]) -> web.Response:
+        if not (inst.phase is Phase.QR and inst.expired):
+            text = 'Expiry request not sent because substatus don\'t equals "expired"'
+            return _json({"accountStatus": text})
+        self._enter(inst, Phase.QR)
+        self._advance(inst)
+        return _json({"accountStatus": "Expiry request sent to WhatsApp"})
+
+    def _m_is_registered_user(
+        self, _i: FakeInstance, request: web.Request, _f: dict[str, str]
+    ) -> web.Response:
+        digits = re.sub(r"\D", "", request.query.get("phone", ""))
+        return _json(10 <= len(digits) <= 15)
