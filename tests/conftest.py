@@ -19,10 +19,10 @@ from PIL import Image
 # PTB 22 warns on reading RetryAfter.retry_after unless timedelta mode is on; warnings are errors here.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
-from bot.app import run  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from tests.fakes.telegram import FakeMessage, FakeTelegram  # noqa: E402
-from tests.fakes.wappim import FakeWappim, WappimTimeline  # noqa: E402
+from bot.app import run
+from bot.config import Settings
+from tests.fakes.telegram import FakeMessage, FakeTelegram
+from tests.fakes.wappim import FakeWappim, WappimTimeline
 
 T = TypeVar("T")
 USER = 1001
@@ -38,7 +38,9 @@ def telegram() -> Iterator[FakeTelegram]:
 
 
 def fast_timeline() -> WappimTimeline:
-    return WappimTimeline(init_seconds=0.1, first_qr_seconds=0.8, rotate_seconds=0.5, max_qrs=50, pair_seconds=0.1)
+    return WappimTimeline(
+        init_seconds=0.1, first_qr_seconds=0.8, rotate_seconds=0.5, max_qrs=50, pair_seconds=0.1
+    )
 
 
 @pytest.fixture
@@ -68,11 +70,15 @@ async def database_url(tmp_path: Path) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def settings(telegram: FakeTelegram, wappim: FakeWappim, database_url: str, tmp_path: Path) -> Settings:
+def settings(
+    telegram: FakeTelegram, wappim: FakeWappim, database_url: str, tmp_path: Path
+) -> Settings:
     return make_settings(telegram, wappim, database_url, tmp_path)
 
 
-def make_settings(telegram: FakeTelegram, wappim: FakeWappim, database_url: str, tmp_path: Path, **extra: Any) -> Settings:
+def make_settings(
+    telegram: FakeTelegram, wappim: FakeWappim, database_url: str, tmp_path: Path, **extra: Any
+) -> Settings:
     values: dict[str, Any] = {
         "telegram_bot_token": telegram.token,
         "telegram_api_url": telegram.api_url,
@@ -104,7 +110,12 @@ class RunningBot:
         polls_before = len(self.telegram.calls_of("deleteWebhook"))
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(run(self.settings, self._stop))
-        await wait_until(lambda: len(self.telegram.calls_of("deleteWebhook")) > polls_before or self._task_failed(), 15)
+        await wait_until(
+            lambda: (
+                len(self.telegram.calls_of("deleteWebhook")) > polls_before or self._task_failed()
+            ),
+            15,
+        )
         if self._task_failed():
             await self._task  # type: ignore[misc]  # re-raises the start-up error
 
@@ -147,11 +158,21 @@ async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
-async def reply(telegram: FakeTelegram, user: int, text: str, contains: str | None = None, *, timeout: float = 10, **kw: Any) -> FakeMessage:
+async def reply(
+    telegram: FakeTelegram,
+    user: int,
+    text: str,
+    contains: str | None = None,
+    *,
+    timeout: float = 10,
+    **kw: Any,
+) -> FakeMessage:
     """The user sends `text`; return the bot's first message after it (matching `contains`)."""
     after = max((m.message_id for m in telegram.messages(user)), default=0)
     sent_id = telegram.send_text(user, text, **kw)
-    return await in_thread(telegram.wait_message, user, contains, timeout=timeout, after=max(after, sent_id))
+    return await in_thread(
+        telegram.wait_message, user, contains, timeout=timeout, after=max(after, sent_id)
+    )
 
 
 def decode_qr(png: bytes) -> str:
