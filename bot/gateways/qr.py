@@ -28,7 +28,10 @@ def qr_from_text(value: str) -> Qr | None:
     if not value:
         return None
     if match := _DATA_URI.search(value):
-        return qr_from_image(base64.b64decode(match.group(1)))
+        try:
+            return qr_from_image(base64.b64decode(match.group(1)))
+        except (binascii.Error, ValueError):
+            return None  # a truncated image: wait for the next poll
     if value.startswith("<"):
         return None  # HTML without an image: nothing to show yet
     image = _b64_image(value)

@@ -73,8 +73,13 @@ _PHONE_RUN = re.compile(r"^[+\d().\-/][+\d\s().\-/]*")
 
 
 def split_recipient(rest: str, default_region: str) -> tuple[Phone, str]:
-    """`+7 987 274-50-52 Hello` → (Phone 79872745052, "Hello"): the shortest run of space-separated
-    groups at the start that is a valid number is the phone, so `89872745052 100 roubles` keeps its 100."""
+    """`+7 987 274-50-52 Hello` → (Phone 79872745052, "Hello").
+
+    Where the phone ends is a guess when digits follow it, so: a first word that is a whole valid
+    number is the phone (`89872745052 100 roubles` keeps its 100); otherwise the valid readings
+    of the first groups are collected, and if there are several (`+49 30 1234 5678 Hallo`: is
+    5678 part of it?) we ask instead of guessing.
+    """
     rest = rest.lstrip()
     run = _PHONE_RUN.match(rest)
     if run is None:
@@ -84,17 +89,23 @@ def split_recipient(rest: str, default_region: str) -> tuple[Phone, str]:
     line_end = rest.find("\n")
     span = run.group(0) if line_end < 0 else run.group(0)[: max(0, line_end)]
     groups = list(re.finditer(r"\S+", span))
+    readings: list[tuple[Phone, int]] = []
     first_error: PhoneError | None = None
     for group in groups:
-        candidate = rest[: group.end()]
         try:
-            phone = parse_phone(candidate, default_region)
+            readings.append((parse_phone(rest[: group.end()], default_region), group.end()))
         except PhoneError as exc:
-            first_error = first_error or exc
             if exc.reason == "ambiguous":
-                raise PhoneError("ambiguous", options=(candidate, *exc.options)) from None
-            continue
-        return phone, rest[group.end() :].lstrip(" \t").removeprefix("\n").rstrip()
+                raise PhoneError("ambiguous", options=(rest[: group.end()], *exc.options)) from None
+            first_error = first_error or exc
+        if readings and readings[0][1] == groups[0].end():
+            break  # the first word alone is a number
+    if len({phone.digits for phone, _ in readings}) > 1:
+        shortest, longest = readings[0][0], readings[-1][0]
+        raise PhoneError("ambiguous", options=(span.strip(), shortest.pretty, longest.pretty))
+    if readings:
+        phone, end = readings[0]
+        return phone, rest[end:].lstrip(" \t").removeprefix("\n").rstrip()
     token = groups[0].group(0) if groups else rest.split(maxsplit=1)[0]
     raise PhoneError(first_error.reason if first_error else "invalid", options=(token,))
 

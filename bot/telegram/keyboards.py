@@ -3,6 +3,7 @@ that the id belongs to the person who pressed (see `ChatService.get`)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -27,7 +28,7 @@ def parse(data: str | None) -> Press | None:
     action, _, arg = data.partition(":")
     if action not in ACTIONS:
         return None
-    if action in ("use", "disc", "disc!", "again") and not arg.isdigit():
+    if action in ("use", "disc", "disc!", "again") and not re.fullmatch(r"[0-9]{1,9}", arg):
         return None
     return Press(action, arg)
 
