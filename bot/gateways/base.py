@@ -196,7 +196,8 @@ class Gateway(ABC):
     name: ClassVar[str]
     title: ClassVar[str]  # shown to people: "wapp.im", "Green-API"
     enrolment: ClassVar[Enrolment] = Enrolment.SPARE
-    # Names of what a CREDENTIALS gateway needs from the person, in the order they type them.
+    # Names of what a CREDENTIALS gateway needs from the person, in the order they type them;
+    # a trailing "?" marks an optional one (the dict handed to `acquire` has the bare names).
     credentials: ClassVar[tuple[str, ...]] = ()
     # First QR lifetime, then each rotation (seconds), used to tell the user until when it is valid.
     qr_lifetimes: ClassVar[tuple[float, float]] = (60.0, 20.0)

@@ -1,11 +1,18 @@
-"""Build the enabled gateway drivers from the settings (one HTTP client each)."""
+"""Build the enabled gateway drivers from the settings (one HTTP client each).
+
+An enabled gateway that lacks what it needs (ITD without ITD_TOKEN, whinmovilla without
+WHIN_TOKEN) stops the bot at start with a one-line explanation naming the setting.
+"""
 
 from __future__ import annotations
 
 from bot.config import Settings
 from bot.gateways.base import Gateway
+from bot.gateways.greenapi import GreenApiGateway
 from bot.gateways.http import GatewayHttp
+from bot.gateways.itd import ItdGateway
 from bot.gateways.wappim import WappimGateway
+from bot.gateways.whinmovilla import WhinmovillaGateway
 from bot.logs import secrets
 
 
@@ -14,10 +21,7 @@ class GatewayConfigError(Exception):
 
 
 def build_gateways(settings: Settings) -> dict[str, Gateway]:
-    gateways: dict[str, Gateway] = {}
-    for name in settings.gateways:
-        gateways[name] = _build(name, settings)
-    return gateways
+    return {name: _build(name, settings) for name in settings.gateways}
 
 
 def _build(name: str, settings: Settings) -> Gateway:
@@ -28,4 +32,28 @@ def _build(name: str, settings: Settings) -> Gateway:
             settings.wapp_api_url, name="wapp.im", headers={"X-Tasktest-Token": token}
         )
         return WappimGateway(http, crm=settings.wapp_crm, domain=settings.wapp_domain)
-    raise GatewayConfigError(f"GATEWAYS: {name} is not available yet")
+    if name == "greenapi":
+        return GreenApiGateway(settings.green_api_url)
+    if name == "itd":
+        return ItdGateway(
+            settings.itd_api_url,
+            _required(settings.itd_token, "ITD_TOKEN", name),
+            auth_header=settings.itd_auth_header,
+        )
+    if name == "whinmovilla":
+        return WhinmovillaGateway(
+            settings.whin_api_url, _required(settings.whin_token, "WHIN_TOKEN", name)
+        )
+    raise GatewayConfigError(f"GATEWAYS: unknown gateway {name}")
+
+
+def _required(value: object, setting: str, gateway: str) -> str:
+    secret = (
+        value.get_secret_value() if value is not None and hasattr(value, "get_secret_value") else ""
+    )
+    if not secret:
+        raise GatewayConfigError(
+            f"{setting} is empty, but GATEWAYS enables {gateway}: set it in .env"
+        )
+    secrets.add(secret)
+    return str(secret)

@@ -8,7 +8,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from bot.gateways.base import GatewayError, LineState, LineStatus
+from bot.gateways.base import Delivery, ErrorKind, GatewayError, LineState, LineStatus
 from bot.services.lines import Lines
 from bot.services.ports import LinkView, UserUnreachable
 from bot.services.sender import mark_lost
@@ -23,6 +23,7 @@ class LiveStatus:
     status: LineStatus | None  # None when the gateway did not answer
     error: GatewayError | None
     details: dict[str, str]
+    last_delivery: tuple[str, str] | None = None  # (recipient, the gateway's delivery status)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class ChatService:
         try:
             status = await gateway.status(line)
             details = await gateway.details(line)
+            last_delivery = await self._last_delivery(chat)
         except GatewayError as exc:
             if exc.line_lost and chat.state is not LineState.LOGGED_OUT:
                 await mark_lost(chat, exc.detail or exc.kind)
@@ -89,7 +91,30 @@ class ChatService:
         elif chat.state.is_live and status.state is LineState.AUTHORIZED:
             chat.state = LineState.AUTHORIZED
             await chat.save(update_fields=["state", "updated_at"])
-        return LiveStatus(chat, status, None, details)
+        return LiveStatus(chat, status, None, details, last_delivery)
+
+    async def _last_delivery(self, chat: WhatsAppChat) -> tuple[str, str] | None:
+        """The gateway's word on the last message sent (for gateways that report it)."""
+        last = (
+            await OutgoingMessage.filter(chat_id=chat.id, gateway_message_id__not_isnull=True)
+            .order_by("-id")
+            .first()
+        )
+        if last is None or last.gateway_message_id is None:
+            return None
+        gateway, line = self.lines.of(chat)
+        try:
+            delivery = await gateway.delivery(line, last.gateway_message_id)
+        except GatewayError as exc:
+            if exc.kind is ErrorKind.UNSUPPORTED:
+                return None
+            raise
+        # Only forward: a gateway's "queued" must never put a sent row back into the outbox.
+        forward = {Delivery.DELIVERED: MessageStatus.DELIVERED, Delivery.READ: MessageStatus.READ}
+        if delivery in forward and last.status in (MessageStatus.SENT, MessageStatus.DELIVERED):
+            last.status = forward[delivery]
+            await last.save(update_fields=["status", "updated_at"])
+        return last.recipient, delivery.value
 
     async def disconnect(self, user: User, chat_id: int) -> WhatsAppChat | None:
         """Log out at the gateway (best effort) and forget the chat."""
@@ -111,6 +136,16 @@ class ChatService:
             user.active_chat_id = None
             await user.save(update_fields=["active_chat_id"])
         return chat
+
+    async def control(self, chat: WhatsAppChat, action: str) -> None:
+        """`pause`, `resume` or `reboot` the line at its gateway (UnsupportedError if it can't)."""
+        gateway, line = self.lines.of(chat)
+        await getattr(gateway, action)(line)
+        if action == "pause":
+            chat.state = LineState.SLEEPING
+        elif action == "resume":
+            chat.state = LineState.AUTHORIZED
+        await chat.save(update_fields=["state", "updated_at"])
 
     async def usage(self) -> Usage:
         chats: dict[str, int] = {}

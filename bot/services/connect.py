@@ -68,6 +68,14 @@ class ConnectService:
         await self._unlock(user_id)
         return True
 
+    async def pairing_code(self, user_id: int, phone: str) -> str | None:
+        """A code to link by phone number instead of the QR; None when no attempt is running."""
+        chat = await self._connecting_chat(user_id)
+        if chat is None:
+            return None
+        gateway, line = self.lines.of(chat)
+        return await gateway.pairing_code(line, phone)
+
     async def resume_all(self) -> int:
         """After a restart: continue every attempt that was running, release stale locks."""
         chats = await WhatsAppChat.filter(

@@ -101,7 +101,13 @@ class SendService:
         return chat
 
     async def accept(
-        self, user: User, recipient: str, text: str, source_chat_id: int, source_message_id: int
+        self,
+        user: User,
+        recipient: str,
+        text: str,
+        source_chat_id: int,
+        source_message_id: int,
+        media_url: str | None = None,
     ) -> Accepted:
         """Store the message (before anything else) and give it a delivery slot."""
         existing = await OutgoingMessage.get_or_none(
@@ -123,6 +129,7 @@ class SendService:
                 chat_id=chat.id,
                 recipient=recipient,
                 text=text,
+                media_url=media_url,
                 next_attempt_at=_now() + ACCEPT_GRACE,
                 source_chat_id=source_chat_id,
                 source_message_id=source_message_id,
@@ -209,7 +216,12 @@ class SendService:
             return
         gateway, line = self.lines.of(chat)
         try:
-            sent = await gateway.send_text(line, message.recipient, message.text)
+            if message.media_url:
+                sent = await gateway.send_media(
+                    line, message.recipient, message.media_url, caption=message.text or None
+                )
+            else:
+                sent = await gateway.send_text(line, message.recipient, message.text)
         except GatewayError as exc:
             await self._failed_attempt(message, chat, exc)
             return

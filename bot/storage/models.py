@@ -87,7 +87,8 @@ class OutgoingMessage(Model):
         "models.WhatsAppChat", related_name="messages", on_delete=fields.CASCADE
     )
     recipient = fields.CharField(max_length=32)
-    text = fields.TextField()
+    text = fields.TextField()  # the message, or the caption of `media_url`
+    media_url = fields.CharField(max_length=2048, null=True)  # a file/image sent by URL
     status = fields.CharEnumField(MessageStatus, max_length=16, default=MessageStatus.QUEUED)
     error = fields.CharField(max_length=255, null=True)
     gateway_message_id = fields.CharField(max_length=255, null=True)

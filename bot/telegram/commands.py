@@ -55,6 +55,21 @@ COMMANDS: tuple[Command, ...] = (
         "Log out and forget the active chat",
         "Отключить и забыть активный чат",
     ),
+    Command(
+        "sleep",
+        "/sleep",
+        "/sleep",
+        "Pause the active line (no sending, no receiving)",
+        "Приостановить активную линию",
+    ),
+    Command("resume", "/resume", "/resume", "Wake a paused line", "Возобновить линию"),
+    Command(
+        "reboot",
+        "/reboot",
+        "/reboot",
+        "Restart the line at the gateway",
+        "Перезапустить линию на шлюзе",
+    ),
     Command("cancel", "/cancel", "/cancel", "Stop a running /connect", "Остановить подключение"),
     Command("help", "/help", "/help", "How to use the bot", "Как пользоваться ботом"),
     Command(

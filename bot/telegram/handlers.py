@@ -28,7 +28,7 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
-from bot.gateways.base import Enrolment
+from bot.gateways.base import Enrolment, GatewayError
 from bot.services.chats import ChatService, ensure_user
 from bot.services.connect import AlreadyConnecting, ConnectService
 from bot.services.phones import PhoneError, pretty, split_recipient
@@ -76,6 +76,11 @@ class Handlers:
             "connect": self.connect_command,
             "cancel": self.cancel,
             "send": self.send,
+            "sendfile": self.send_file,
+            "code": self.code,
+            "sleep": self.sleep,
+            "resume": self.resume,
+            "reboot": self.reboot,
             "chats": self.list_chats,
             "status": self.status,
             "disconnect": self.disconnect,
@@ -178,7 +183,7 @@ class Handlers:
             await _reply(update, t(_lang(context), "cancel_none"))
 
     async def send(self, update: Update, context: Context) -> None:
-        message, user, lang = update.effective_message, _user(context), _lang(context)
+        message, lang = update.effective_message, _lang(context)
         if message is None or message.text is None:
             return
         rest = _after_command(message.text)
@@ -195,9 +200,41 @@ class Handlers:
                 raise UsageError("send", t(lang, "reply_no_text"))
         if not text:
             raise UsageError("send", t(lang, "text_missing"))
+        await self._queue(update, context, phone.digits, text)
+
+    async def send_file(self, update: Update, context: Context) -> None:
+        message, lang = update.effective_message, _lang(context)
+        if message is None or message.text is None:
+            return
+        try:
+            phone, rest = split_recipient(
+                _after_command(message.text), self.settings.default_region
+            )
+        except PhoneError as exc:
+            raise UsageError(
+                "sendfile", _phone_problem(lang, exc, self.settings.default_region)
+            ) from None
+        if not rest:
+            raise UsageError("sendfile", t(lang, "url_missing"))
+        url, _, caption = rest.partition(" ")
+        if not url.startswith(("http://", "https://")) or len(url) > 2048:
+            raise UsageError("sendfile", t(lang, "url_invalid", raw=url[:60]))
+        await self._queue(update, context, phone.digits, caption.strip(), media_url=url)
+
+    async def _queue(
+        self,
+        update: Update,
+        context: Context,
+        recipient: str,
+        text: str,
+        media_url: str | None = None,
+    ) -> None:
+        message, user, lang = update.effective_message, _user(context), _lang(context)
+        if message is None:
+            return
         try:
             accepted = await self.sender.accept(
-                user, phone.digits, text, message.chat_id, message.message_id
+                user, recipient, text, message.chat_id, message.message_id, media_url=media_url
             )
         except NoActiveChat:
             await _reply(update, t(lang, "send_no_chat"))
@@ -221,6 +258,46 @@ class Handlers:
             await self.views.queued_later(
                 message.chat_id, ui_id, lang, queued.recipient, round(wait)
             )
+
+    async def code(self, update: Update, context: Context) -> None:
+        message, lang = update.effective_message, _lang(context)
+        try:
+            phone, _ = split_recipient(
+                _after_command(message.text if message and message.text else ""),
+                self.settings.default_region,
+            )
+        except PhoneError as exc:
+            raise UsageError(
+                "code", _phone_problem(lang, exc, self.settings.default_region)
+            ) from None
+        try:
+            code = await self.connect.pairing_code(_user(context).id, phone.digits)
+        except GatewayError as exc:
+            await _reply(update, t(lang, "control_failed", reason=explain_error(lang, exc)))
+            return
+        await _reply(update, t(lang, "code", code=code) if code else t(lang, "code_none"))
+
+    async def sleep(self, update: Update, context: Context) -> None:
+        await self._control(update, context, "pause", "/sleep")
+
+    async def resume(self, update: Update, context: Context) -> None:
+        await self._control(update, context, "resume", "/resume")
+
+    async def reboot(self, update: Update, context: Context) -> None:
+        await self._control(update, context, "reboot", "/reboot")
+
+    async def _control(self, update: Update, context: Context, action: str, label: str) -> None:
+        user, lang = _user(context), _lang(context)
+        chat = await self.chats.active(user)
+        if chat is None:
+            await _reply(update, t(lang, "status_none"))
+            return
+        try:
+            await self.chats.control(chat, action)
+        except GatewayError as exc:
+            await _reply(update, t(lang, "control_failed", reason=explain_error(lang, exc)))
+            return
+        await _reply(update, t(lang, "control_done", action=label, chat=chat_label(lang, chat)))
 
     async def list_chats(self, update: Update, context: Context) -> None:
         user, lang = _user(context), _lang(context)
@@ -264,7 +341,13 @@ class Handlers:
                 update, t(lang, "status_unreachable", chat=label, state=state, reason=reason)
             )
             return
-        extra = "".join(f"\n{html.escape(k)}: {html.escape(v)}" for k, v in live.details.items())
+        facts = dict(live.details)
+        if live.last_delivery is not None:
+            recipient, delivery = live.last_delivery
+            facts[t(lang, "last_message", phone=pretty(recipient), status="").rstrip(": ")] = (
+                delivery
+            )
+        extra = "".join(f"\n{k}: {v}" for k, v in facts.items())
         gateway = self.connect.lines.gateways[chat.gateway].title
         text = t(
             lang,

@@ -158,6 +158,31 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "the WhatsApp line was disconnected or lost before it could go out.",
         "ru": "линия WhatsApp была отключена или потеряна до отправки.",
     },
+    "url_invalid": {
+        "en": "“{raw}” is not a web address: use a link that starts with http:// or https://.",
+        "ru": "«{raw}» — не ссылка: нужна ссылка, начинающаяся с http:// или https://.",
+    },
+    "url_missing": {"en": "The file's URL is missing.", "ru": "Не указана ссылка на файл."},
+    "code_none": {
+        "en": "A pairing code is for a running /connect: start one first.",
+        "ru": "Код привязки нужен во время подключения: сначала выполните /connect.",
+    },
+    "code": {
+        "en": "🔢 Your code: <code>{code}</code>\nOn the phone: WhatsApp → <b>Linked devices → Link a device → Link with phone number instead</b>, then type the code.",
+        "ru": "🔢 Ваш код: <code>{code}</code>\nНа телефоне: WhatsApp → <b>Связанные устройства → Привязка устройства → Привязать по номеру телефона</b>, затем введите код.",
+    },
+    "control_done": {
+        "en": "Done: {action} for {chat}.",
+        "ru": "Готово: {action} для {chat}.",
+    },
+    "control_failed": {
+        "en": "Could not do that: {reason}",
+        "ru": "Не получилось: {reason}",
+    },
+    "last_message": {
+        "en": "Last message to {phone}: {status}",
+        "ru": "Последнее сообщение на {phone}: {status}",
+    },
     "send_again_none": {
         "en": "That message can no longer be sent again.",
         "ru": "Это сообщение больше нельзя отправить повторно.",
@@ -173,8 +198,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "«{raw}» — неверный номер. Укажите код страны, если номер не из {region}.",
     },
     "phone_ambiguous": {
-        "en": "“{raw}” could be {a} or {b}. Please type it with “+” and the country code.",
-        "ru": "«{raw}» может означать {a} или {b}. Напишите номер с «+» и кодом страны.",
+        "en": "“{raw}” could be {a} or {b}. Please type the number with “+”, the country code and no spaces.",
+        "ru": "«{raw}» может означать {a} или {b}. Напишите номер с «+», кодом страны и без пробелов.",
     },
     "text_missing": {
         "en": "The message text is missing.",
@@ -277,8 +302,8 @@ STATE_HELP: dict[LineState, dict[str, str]] = {
         "ru": "Шлюз готовит линию, это может занять несколько минут.",
     },
     LineState.STARTING: {
-        "en": "The line is starting (up to 5 minutes). If it stays like this longer, disconnect and /connect again.",
-        "ru": "Линия запускается (до 5 минут). Если дольше — отключите и подключитесь заново: /connect.",
+        "en": "The line is starting (up to 5 minutes). If it stays like this longer, restart it with /reboot.",
+        "ru": "Линия запускается (до 5 минут). Если дольше — перезапустите её: /reboot.",
     },
     LineState.AWAITING_QR: {
         "en": "WhatsApp is not linked: use /connect and scan the QR code.",
@@ -286,12 +311,12 @@ STATE_HELP: dict[LineState, dict[str, str]] = {
     },
     LineState.AUTHORIZED: {"en": "Ready: /send works.", "ru": "Всё готово: /send работает."},
     LineState.SLEEPING: {
-        "en": "The line is asleep (the phone may be off). It wakes up by itself within about 5 minutes of the phone coming back.",
-        "ru": "Линия спит (возможно, телефон выключен). Она проснётся сама в течение 5 минут после включения телефона.",
+        "en": "The line is asleep: paused with /sleep (wake it with /resume), or the phone is off (it wakes up by itself within about 5 minutes of the phone coming back).",
+        "ru": "Линия спит: приостановлена командой /sleep (разбудить: /resume) или выключен телефон (проснётся сама в течение 5 минут после включения).",
     },
     LineState.RESTRICTED: {
-        "en": "Sending is paused (spam warning, no credits or a plan limit). Messages may wait up to 24 h.",
-        "ru": "Отправка приостановлена (предупреждение о спаме, нет кредитов или лимит тарифа). Сообщения могут ждать до 24 ч.",
+        "en": "Sending is paused (spam warning “yellow card”, no credits or a plan limit). Messages may wait up to 24 h; after a yellow card the line needs a /reboot.",
+        "ru": "Отправка приостановлена (предупреждение о спаме «жёлтая карточка», нет кредитов или лимит тарифа). Сообщения могут ждать до 24 ч; после жёлтой карточки нужен /reboot.",
     },
     LineState.BLOCKED: {
         "en": "WhatsApp banned this number. It cannot send any more.",

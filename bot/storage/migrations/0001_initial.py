@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='User',
             fields=[
-                ('id', fields.BigIntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.BigIntField(primary_key=True, generated=False, unique=True, db_index=True)),
                 ('language', fields.CharField(default='en', max_length=8)),
                 ('active_chat_id', fields.IntField(null=True)),
                 ('connecting', fields.BooleanField(default=False)),

@@ -1,0 +1,450 @@
+"""Green-API driver (api/gateways.md, section A): the person brings their own instance.
+
+Every call is `{apiUrl}/waInstance{idInstance}/{method}/{apiTokenInstance}`: the token sits in the
+URL *path*, so it is registered with the log redactor before any request, and error texts are built
+from the method name only (never from the URL). Each instance may live on its own host
+(`https://7105.api.greenapi.com`), so the driver keeps one pooled `GatewayHttp` per host.
+
+Green-API overloads HTTP 400: "not linked yet" and "bad input" differ only in the text, so 400s are
+classified by substring (A.11). Error bodies may be plain text or JSON; both are accepted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import logging
+import posixpath
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from bot.gateways.base import (
+    Account,
+    AuthError,
+    Delivery,
+    Enrolment,
+    Gateway,
+    GatewayError,
+    InvalidRequestError,
+    Line,
+    LineState,
+    LineStatus,
+    NetworkError,
+    NotFoundError,
+    NotReadyError,
+    Qr,
+    QuotaError,
+    RateLimitedError,
+    SentMessage,
+    UpstreamError,
+)
+from bot.gateways.http import GatewayHttp, json_body
+from bot.gateways.qr import qr_from_image, qr_from_text
+from bot.logs import secrets
+
+log = logging.getLogger(__name__)
+
+NAME = "Green-API"
+
+# getStateInstance values (A.1, seed 001), matched case-insensitively → normalised state.
+_STATES: dict[str, LineState] = {
+    "starting": LineState.STARTING,
+    "notauthorized": LineState.AWAITING_QR,
+    "authorized": LineState.AUTHORIZED,
+    "blocked": LineState.BLOCKED,
+    "sleepmode": LineState.SLEEPING,  # documented as obsolete: the phone is off
+    "yellowcard": LineState.RESTRICTED,  # sending suspended for spam until a reboot
+    "suspended": LineState.RESTRICTED,  # Telegram/MAX products; mapped rather than crash (A.1)
+    "pendingpassword": LineState.AWAITING_QR,  # ditto: a 2FA password, not a QR, is awaited
+}
+
+# lastOutgoingMessages `statusMessage` (A.8) → delivery. `failed`, `yellowCard` come from the
+# outgoingMessageStatus push; they are listed so that either source maps the same way.
+_DELIVERY: dict[str, Delivery] = {
+    "pending": Delivery.QUEUED,
+    "sent": Delivery.SENT,
+    "delivered": Delivery.DELIVERED,
+    "read": Delivery.READ,
+    "failed": Delivery.FAILED,
+    "noaccount": Delivery.FAILED,
+    "notingroup": Delivery.FAILED,
+    "yellowcard": Delivery.FAILED,
+}
+
+STALE_AUTH_RAW = "needs logout"  # shown in /status when `qr` says "Instance has auth…"
+_ID = re.compile(r"\d{1,20}")
+# Real tokens are 50 hex characters. Anything outside this set would change the URL path (a "/"),
+# and very short values would not be masked by the log redactor (it ignores < 6 characters).
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,200}")
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}$")
+
+
+def parse_credentials(credentials: Mapping[str, str] | None, default_api_url: str) -> Line:
+    """Check what the person typed; InvalidRequestError with a short reason when it cannot work."""
+    values = {key: (value or "").strip() for key, value in (credentials or {}).items()}
+    instance_id = values.get("idInstance", "")
+    token = values.get("apiTokenInstance", "")
+    if not _ID.fullmatch(instance_id):
+        raise InvalidRequestError("Green-API: idInstance must be digits")
+    if not token:
+        raise InvalidRequestError("Green-API: apiTokenInstance is empty")
+    if not _TOKEN.fullmatch(token):
+        raise InvalidRequestError("Green-API: apiTokenInstance does not look like a token")
+    api_url = normalise_api_url(values.get("apiUrl") or default_api_url)
+    return Line(instance_id=instance_id, token=token, options={"api_url": api_url})
+
+
+def normalise_api_url(value: str) -> str:
+    """`7105.api.greenapi.com/` → `https://7105.api.greenapi.com`; anything but http(s) is refused."""
+    value = value.strip()
+    if "://" not in value:
+        value = "https://" + value  # people paste the host from the console without the scheme
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises ValueError for a non-numeric port
+    except ValueError:
+        raise InvalidRequestError("Green-API: apiUrl is not a URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InvalidRequestError("Green-API: apiUrl must be an http(s) URL")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise InvalidRequestError("Green-API: apiUrl must be a plain host URL")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+def chat_id(phone: str) -> str:
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if not digits:
+        raise InvalidRequestError("Green-API: the recipient has no digits")
+    return f"{digits}@c.us"
+
+
+def file_name_for(url: str, given: str | None) -> str:
+    """Green-API picks the message type from the file name's extension, so one is required."""
+    name = (given or "").strip()
+    if not name:
+        name = posixpath.basename(unquote(urlsplit(url).path))
+    if not _EXTENSION.search(name):
+        raise InvalidRequestError(
+            "Green-API: the file name needs an extension (e.g. photo.jpg)"
+            if given
+            else "Green-API: cannot tell the file type from the URL; give a file name"
+        )
+    return name
+
+
+def parse_state(body: Any) -> tuple[LineState, str]:
+    """`null` (still being created) → provisioning; unknown words → UNKNOWN with the word kept."""
+    if body is None:
+        return LineState.PROVISIONING, ""
+    if not isinstance(body, dict):
+        raise UpstreamError("Green-API: getStateInstance reply is not an object")
+    raw = body.get("stateInstance")
+    if raw is None:
+        return LineState.PROVISIONING, ""
+    raw = str(raw)
+    return _STATES.get(raw.strip().lower(), LineState.UNKNOWN), raw
+
+
+def parse_qr(body: Any) -> tuple[LineState, Qr | None, str]:
+    """A `qr` reply → the state it implies, the QR, and the raw word for /status."""
+    if not isinstance(body, dict):
+        raise UpstreamError("Green-API: qr reply is not an object")
+    kind = str(body.get("type") or "")
+    message = str(body.get("message") or "")
+    if kind == "qrCode":
+        return LineState.AWAITING_QR, _qr(message), "notAuthorized"
+    if kind == "alreadyLogged":
+        # Linked between our getStateInstance and this call.
+        return LineState.AUTHORIZED, None, "authorized"
+    if kind == "error" and "instance has auth" in message.lower():
+        # Stale auth data on Green's side: only a logout brings a QR back (A.2).
+        return LineState.AWAITING_QR, None, STALE_AUTH_RAW
+    return LineState.AWAITING_QR, None, "notAuthorized"
+
+
+def _qr(message: str) -> Qr | None:
+    try:
+        image = base64.b64decode(message, validate=True)
+    except (binascii.Error, ValueError):
+        # Not bare base64: maybe a data URI, or (some day) the QR text itself.
+        return qr_from_text(message)
+    return qr_from_image(image) if image else None
+
+
+def parse_delivery(body: Any, message_id: str) -> Delivery:
+    if not isinstance(body, list):
+        raise UpstreamError("Green-API: lastOutgoingMessages reply is not a list")
+    for entry in body:
+        if isinstance(entry, dict) and str(entry.get("idMessage")) == message_id:
+            raw = str(entry.get("statusMessage") or "")
+            delivery = _DELIVERY.get(raw.lower())
+            if delivery is None:
+                log.info("Green-API: unknown statusMessage %r, taken as queued", raw)
+                return Delivery.QUEUED
+            return delivery
+    raise NotFoundError(f"Green-API: message {message_id} is not in the outgoing journal")
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The error's words: a plain-text body, or the message field of a JSON one."""
+    text = response.text.strip()
+    try:
+        body = response.json()
+    except ValueError:
+        return text[:200]
+    if isinstance(body, dict):
+        for key in ("message", "description", "error", "error_text"):
+            if isinstance(body.get(key), str) and body[key]:
+                return str(body[key])[:200]
+    return text[:200]
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return 1.0  # every Green-API limit is per second (A.12)
+
+
+def _quota_detail(response: httpx.Response) -> str:
+    """Short and without the phone numbers that the 466 description lists."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "Green-API: monthly quota exceeded"
+    parts = []
+    if isinstance(body, dict):
+        for key in ("correspondentsStatus", "invokeStatus"):
+            status = body.get(key)
+            if isinstance(status, dict) and "EXCEEDED" in str(status.get("status", "")):
+                parts.append(
+                    f"{status.get('method')} {status.get('used')}/{status.get('total')} "
+                    f"({status.get('status')})"
+                )
+    return "Green-API: monthly quota exceeded" + (": " + ", ".join(parts) if parts else "")
+
+
+def raise_for_status(response: httpx.Response, method: str) -> None:
+    """Map Green-API's HTTP codes to the error tree (A.11, E.3); 5xx never get here."""
+    status = response.status_code
+    if status < 400:
+        return
+    text = _error_text(response)
+    where = f"Green-API {method}"
+    if status == 400:
+        lowered = text.lower()
+        if "not authorized" in lowered or "starting" in lowered:
+            raise NotReadyError(f"{where}: {text}")
+        if "expired" in lowered:  # "Instance account is expired. Renew your instance…"
+            raise QuotaError(f"{where}: {text}")
+        if "deleted" in lowered:  # "Instance is deleted"
+            raise NotFoundError(f"{where}: {text}")
+        raise InvalidRequestError(f"{where}: {text}")
+    if status == 401:
+        raise AuthError(f"{where}: wrong apiTokenInstance")
+    if status == 403:
+        raise AuthError(f"{where}: wrong idInstance (or apiUrl)")
+    if status == 404:
+        raise InvalidRequestError(f"{where}: no such method for this HTTP verb")
+    if status == 429:
+        raise RateLimitedError(f"{where}: too many requests", retry_after=_retry_after(response))
+    if status == 466:
+        raise QuotaError(_quota_detail(response))
+    if status == 499:
+        raise UpstreamError(f"{where}: HTTP 499 (client closed request)")
+    raise InvalidRequestError(f"{where}: HTTP {status}: {text}")
+
+
+def _scrubbed(exc: GatewayError, token: str) -> GatewayError | None:
+    """A copy of `exc` with the token masked, or None when it does not contain it."""
+    if token not in str(exc):
+        return None
+    detail = exc.detail.replace(token, "***")
+    if isinstance(exc, NetworkError):
+        return NetworkError(detail, request_sent=exc.request_sent)
+    return type(exc)(detail, retry_after=exc.retry_after)
+
+
+class GreenApiGateway(Gateway):
+    name = "greenapi"
+    title = "Green-API"
+    enrolment = Enrolment.CREDENTIALS
+    credentials = ("idInstance", "apiTokenInstance", "apiUrl?")  # "?": optional (GREEN_API_URL)
+    qr_lifetimes = (20.0, 20.0)  # the QR changes every 20 s (A.2)
+    delivery_window_minutes = 1440  # lastOutgoingMessages' own default: 24 h
+
+    def __init__(
+        self, default_api_url: str, *, timeout: float = 15.0, backoff: float = 0.5
+    ) -> None:
+        self.default_api_url = normalise_api_url(default_api_url)
+        self.timeout = timeout
+        self.backoff = backoff
+        # One pooled client (and breaker) per host: one person's dead host does not trip others.
+        self._clients: dict[str, GatewayHttp] = {}
+
+    async def acquire(self, credentials: dict[str, str] | None = None) -> Line:
+        line = parse_credentials(credentials, self.default_api_url)
+        secrets.add(line.token)
+        # One cheap read proves the id, token and host (401/403 → AuthError); any state is fine.
+        await self._call(line, "GET", "getStateInstance", idempotent=True)
+        return line
+
+    async def start(self, line: Line) -> None:
+        """Nothing to do: a Green-API instance runs on its own and shows a QR when unlinked."""
+
+    async def status(self, line: Line) -> LineStatus:
+        state, raw = parse_state(await self._call(line, "GET", "getStateInstance", idempotent=True))
+        if state is not LineState.AWAITING_QR or raw.lower() == "pendingpassword":
+            return LineStatus(state=state, raw=raw)
+        try:
+            body = await self._call(line, "GET", "qr", idempotent=True)
+        except NotReadyError:
+            # Restarting between the two calls: no QR yet, and not a reason to give up.
+            return LineStatus(state=state, raw=raw)
+        state, qr, raw = parse_qr(body)
+        return LineStatus(state=state, qr=qr, raw=raw)
+
+    async def account(self, line: Line) -> Account:
+        body = await self._call(line, "GET", "getWaSettings", idempotent=True)
+        if not isinstance(body, dict):
+            raise UpstreamError("Green-API: getWaSettings reply is not an object")
+        phone = "".join(ch for ch in str(body.get("phone") or "") if ch.isdigit()) or None
+        return Account(name=await self._own_name(line, phone), phone=phone)
+
+    async def _own_name(self, line: Line, phone: str | None) -> str | None:
+        """getWaSettings has no name; getContactInfo on the own wid may carry it (A.4, [H])."""
+        if phone is None:
+            return None
+        try:
+            body = await self._call(
+                line, "POST", "getContactInfo", json={"chatId": f"{phone}@c.us"}, idempotent=True
+            )
+        except GatewayError as exc:
+            log.info("Green-API: no own name from getContactInfo (%s)", exc.kind)
+            return None
+        name = str(body.get("name") or "").strip() if isinstance(body, dict) else ""
+        return name or None
+
+    async def send_text(self, line: Line, phone: str, text: str) -> SentMessage:
+        body = await self._call(
+            line,
+            "POST",
+            "sendMessage",
+            json={"chatId": chat_id(phone), "message": text},
+            idempotent=False,
+        )
+        return _sent(body, "sendMessage")
+
+    async def send_media(
+        self,
+        line: Line,
+        phone: str,
+        url: str,
+        *,
+        caption: str | None = None,
+        filename: str | None = None,
+    ) -> SentMessage:
+        if urlsplit(url.strip()).scheme.lower() not in ("http", "https"):
+            raise InvalidRequestError("Green-API: the file URL must be http(s)")
+        payload = {
+            "chatId": chat_id(phone),
+            "urlFile": url.strip(),
+            "fileName": file_name_for(url, filename),
+        }
+        if caption:
+            payload["caption"] = caption
+        body = await self._call(line, "POST", "sendFileByUrl", json=payload, idempotent=False)
+        return _sent(body, "sendFileByUrl")
+
+    async def delivery(self, line: Line, message_id: str) -> Delivery:
+        """From the outgoing journal: there is no per-message status method (A.8)."""
+        body = await self._call(
+            line,
+            "GET",
+            "lastOutgoingMessages",
+            params={"minutes": self.delivery_window_minutes},
+            idempotent=True,
+        )
+        return parse_delivery(body, message_id)
+
+    async def pairing_code(self, line: Line, phone: str) -> str:
+        digits = chat_id(phone).split("@", 1)[0]
+        body = await self._call(
+            line,
+            "POST",
+            "getAuthorizationCode",
+            json={"phoneNumber": int(digits)},
+            idempotent=False,
+        )
+        if not isinstance(body, dict):
+            raise UpstreamError("Green-API: getAuthorizationCode reply is not an object")
+        code = body.get("code")
+        if body.get("status") is not True or not code:
+            # Documented meaning: try again, or the instance is already linked (A.3).
+            raise NotReadyError("Green-API: no pairing code (already linked, or try again)")
+        return str(code)
+
+    async def reboot(self, line: Line) -> None:
+        await self._call(line, "GET", "reboot", idempotent=False)
+
+    async def logout(self, line: Line) -> None:
+        await self._call(line, "GET", "logout", idempotent=False)
+
+    async def release(self, line: Line) -> None:
+        """The person owns the instance, so we only unlink it; it is never deleted."""
+        with contextlib.suppress(NotReadyError):  # not linked (or restarting): nothing to unlink
+            await self.logout(line)
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, {}
+        for http in clients.values():
+            await http.aclose()
+
+    # ------------------------------------------------------------------ transport
+
+    def _http(self, line: Line) -> GatewayHttp:
+        host = line.options.get("api_url") or self.default_api_url
+        http = self._clients.get(host)
+        if http is None:
+            http = GatewayHttp(host, name=NAME, timeout=self.timeout, backoff=self.backoff)
+            self._clients[host] = http
+        return http
+
+    async def _call(
+        self,
+        line: Line,
+        verb: str,
+        method: str,
+        *,
+        idempotent: bool,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """One API call → its parsed JSON body (`null` and an empty body both give None)."""
+        secrets.add(line.token)
+        path = f"waInstance{line.instance_id}/{method}/{line.token}"
+        try:
+            response = await self._http(line).request(
+                verb, path, idempotent=idempotent, json=json, params=params
+            )
+            raise_for_status(response, method)
+            if not response.content.strip():
+                return None
+            return json_body(response, NAME)
+        except GatewayError as exc:
+            # GatewayHttp names the path (token included) in 5xx details; a body may echo it.
+            clean = _scrubbed(exc, line.token)
+            if clean is None:
+                raise
+            raise clean from None
+
+
+def _sent(body: Any, method: str) -> SentMessage:
+    if not isinstance(body, dict) or not body.get("idMessage"):
+        raise UpstreamError(f"Green-API: {method} reply has no idMessage")
+    return SentMessage(message_id=str(body["idMessage"]))

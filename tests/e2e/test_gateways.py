@@ -1,0 +1,172 @@
+"""The other gateways through the real bot: Green-API (the person's own instance), ITD Chile
+(the operator's line) and whinmovilla (slots), with the same commands as wapp.im."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import USER, RunningBot, decode_qr, in_thread, make_settings, reply
+from tests.fakes.greenapi import FakeGreenApi, GreenTimeline
+from tests.fakes.itd import ITD_TOKEN, FakeItd
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.wappim import FakeWappim
+from tests.fakes.whinmovilla import WHIN_TOKEN, FakeWhinmovilla
+
+
+@pytest.fixture
+def green() -> Iterator[FakeGreenApi]:
+    fake = FakeGreenApi(
+        timeline=GreenTimeline(
+            create_seconds=0.05,
+            start_seconds=0.05,
+            qr_rotate_seconds=0.5,
+            send_seconds=0.05,
+            deliver_seconds=0.05,
+            read_seconds=0.05,
+        )
+    )
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def itd() -> Iterator[FakeItd]:
+    fake = FakeItd()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def whin() -> Iterator[FakeWhinmovilla]:
+    fake = FakeWhinmovilla()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+async def multi(
+    telegram: FakeTelegram,
+    wappim: FakeWappim,
+    green: FakeGreenApi,
+    itd: FakeItd,
+    whin: FakeWhinmovilla,
+    database_url: str,
+    tmp_path: Path,
+) -> AsyncIterator[RunningBot]:
+    settings = make_settings(
+        telegram,
+        wappim,
+        database_url,
+        tmp_path,
+        gateways=["wappim", "greenapi", "itd", "whinmovilla"],
+        green_api_url=green.url,
+        itd_api_url=itd.url,
+        itd_token=ITD_TOKEN,
+        whin_api_url=whin.url,
+        whin_token=WHIN_TOKEN,
+    )
+    running = RunningBot(settings, telegram)
+    await running.start()
+    yield running
+    await running.stop()
+
+
+async def test_connect_offers_every_enabled_gateway(
+    multi: RunningBot, telegram: FakeTelegram
+) -> None:
+    choice = await reply(telegram, USER, "/connect", "Which WhatsApp gateway")
+    assert [data for _, data in choice.buttons] == [
+        "connect:wappim",
+        "connect:greenapi",
+        "connect:itd",
+        "connect:whinmovilla",
+    ]
+    unknown = await reply(telegram, USER, "/connect nosuch", "no gateway called")
+    assert "Usage: /connect" in (unknown.text or "")
+
+
+async def test_green_api_with_own_credentials(
+    multi: RunningBot, telegram: FakeTelegram, green: FakeGreenApi
+) -> None:
+    instance, token = green.add_instance()
+    command = telegram.send_text(USER, f"/connect greenapi {instance} {token} {green.url}")
+    photo = await in_thread(
+        telegram.wait_message, USER, "Linked devices", photo=True, after=command
+    )
+    assert telegram.wait_for(
+        lambda: any(
+            c.method.lower() == "deletemessage" and str(c.params.get("message_id")) == str(command)
+            for c in telegram.calls
+        )
+    ), "the message carrying the token is deleted"
+    assert decode_qr(photo.photo or b"") == green.current_qr(instance)
+    green.scan(instance, phone="79001234567")
+    done = await in_thread(telegram.wait_message, USER, "connected as")
+    assert "+7 900 123-45-67" in (done.text or "")
+    await reply(telegram, USER, "/send 89872745052 Привет из Telegram", "Sent to +7 987 274-50-52")
+    assert (green.sent[-1].chat_id, green.sent[-1].message) == (
+        "79872745052@c.us",
+        "Привет из Telegram",
+    )
+    green.set_state(instance, "yellowCard")
+    status = await reply(telegram, USER, "/status", "State")
+    assert "yellowCard" in (status.text or "") and "/reboot" in (status.text or "")
+
+
+async def test_green_api_wrong_token_is_explained(
+    multi: RunningBot, telegram: FakeTelegram, green: FakeGreenApi
+) -> None:
+    instance, _ = green.add_instance()
+    telegram.send_text(USER, f"/connect greenapi {instance} wrongtoken {green.url}")
+    failed = await in_thread(telegram.wait_message, USER, "Could not connect")
+    assert "key" in (failed.text or "")
+    missing = await reply(telegram, USER, "/connect greenapi", "Usage")
+    assert "idInstance" in (missing.text or "")
+
+
+async def test_itd_operator_line_sends_and_reports_credits(
+    multi: RunningBot, telegram: FakeTelegram, itd: FakeItd
+) -> None:
+    await reply(telegram, USER, "/connect itd")
+    await in_thread(telegram.wait_message, USER, "connected as")
+    await reply(telegram, USER, "/send +56 9 8765 4321 Hola", "Sent to +56 9 8765 4321")
+    message = itd.sent[-1]
+    assert (message.content_type, message.content, message.phone, message.prefijo) == (
+        "TEXT",
+        "Hola",
+        "987654321",
+        "56",
+    )
+    status = await reply(telegram, USER, "/status", "State")
+    assert "credits" in (status.text or "").lower()
+    itd.set_credits(0)
+    await reply(telegram, USER, "/send +56 9 8765 4321 sin créditos")
+    failed = await in_thread(telegram.wait_message, USER, "Not sent")
+    assert "limit" in (failed.text or "")
+    sends = [r.fields.get("content") for r in itd.requests if "sendWhatsapp" in r.path]
+    assert len(sends) == 2, sends  # 502 NOT_CREDITS is never retried
+
+
+async def test_whinmovilla_slot_qr_sleep_resume_and_no_send(
+    multi: RunningBot, telegram: FakeTelegram, whin: FakeWhinmovilla
+) -> None:
+    await reply(telegram, USER, "/connect whinmovilla")
+    photo = await in_thread(telegram.wait_message, USER, "Linked devices", photo=True)
+    slot = next(s for s in whin.slot_ids if whin.current_qr(s))
+    assert decode_qr(photo.photo or b"") == whin.current_qr(slot)
+    whin.scan(slot, "34666123456")
+    done = await in_thread(telegram.wait_message, USER, "connected as")
+    assert "+34 666 12 34 56" in (done.text or "")
+    assert "Done: /sleep" in ((await reply(telegram, USER, "/sleep", "sleep")).text or "")
+    assert whin.slot(slot).status == "sleeping"
+    assert "Done: /resume" in ((await reply(telegram, USER, "/resume", "resume")).text or "")
+    await reply(telegram, USER, "/resume", "Could not")
+    await reply(telegram, USER, "/send 34666000111 hola")
+    answer = await in_thread(telegram.wait_message, USER, "Not sent")
+    assert "cannot do that" in (answer.text or "")
