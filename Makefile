@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,6 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check bot tests
 	$(VENV)/bin/mypy bot
 	$(VENV)/bin/python -m pytest
-
-bench: $(STAMP)
-	$(VENV)/bin/python -m bench.connect_capacity
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
