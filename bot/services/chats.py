@@ -8,7 +8,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from bot.gateways.base import Delivery, ErrorKind, GatewayError, LineState, LineStatus
+from bot.gateways.base import Delivery, GatewayError, LineState, LineStatus
 from bot.services.lines import Lines
 from bot.services.ports import LinkView, UserUnreachable
 from bot.services.sender import mark_lost
@@ -105,10 +105,9 @@ class ChatService:
         gateway, line = self.lines.of(chat)
         try:
             delivery = await gateway.delivery(line, last.gateway_message_id)
-        except GatewayError as exc:
-            if exc.kind is ErrorKind.UNSUPPORTED:
-                return None
-            raise
+        except GatewayError:
+            # A nicety for /status: an unknown message id must not mark the line lost.
+            return None
         # Only forward: a gateway's "queued" must never put a sent row back into the outbox.
         forward = {Delivery.DELIVERED: MessageStatus.DELIVERED, Delivery.READ: MessageStatus.READ}
         if delivery in forward and last.status in (MessageStatus.SENT, MessageStatus.DELIVERED):
