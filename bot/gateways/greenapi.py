@@ -96,7 +96,21 @@ def parse_credentials(credentials: Mapping[str, str] | None, default_api_url: st
     if not _TOKEN.fullmatch(token):
         raise InvalidRequestError("Green-API: apiTokenInstance does not look like a token")
     api_url = normalise_api_url(values.get("apiUrl") or default_api_url)
+    if not _green_host(api_url, default_api_url):
+        # The person picks this host: without a check the bot would call any (internal) address.
+        raise InvalidRequestError(
+            "Green-API: apiUrl must be a Green-API host (*.green-api.com, *.greenapi.com)"
+        )
     return Line(instance_id=instance_id, token=token, options={"api_url": api_url})
+
+
+def _green_host(api_url: str, default_api_url: str) -> bool:
+    host = (urlsplit(api_url).hostname or "").lower()
+    if host == (urlsplit(normalise_api_url(default_api_url)).hostname or "").lower():
+        return True  # the operator's GREEN_API_URL (a proxy, or the emulator in tests)
+    return any(
+        host == base or host.endswith("." + base) for base in ("green-api.com", "greenapi.com")
+    )
 
 
 def normalise_api_url(value: str) -> str:

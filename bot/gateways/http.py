@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from bot.gateways.base import GatewayError, NetworkError, UpstreamError
+from bot.logs import secrets
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,12 @@ class GatewayHttp:
             attempt += 1
             delay = self.backoff * 2 ** (attempt - 1) * (0.5 + random.random())
             log.info(
-                "%s %s failed (%s), retry %d in %.2fs", self.name, path, exc.kind, attempt, delay
+                "%s %s failed (%s), retry %d in %.2fs",
+                self.name,
+                secrets.redact(path),
+                exc.kind,
+                attempt,
+                delay,
             )
             await asyncio.sleep(delay)
 
@@ -109,7 +115,9 @@ class GatewayHttp:
                 f"{self.name}: no answer ({type(exc).__name__})", request_sent=True
             ) from None
         if response.status_code >= 500 and response.status_code not in self.business_statuses:
-            raise UpstreamError(f"{self.name}: HTTP {response.status_code} on {path}")
+            raise UpstreamError(
+                f"{self.name}: HTTP {response.status_code} on {secrets.redact(path)}"
+            )
         return response
 
     def _record(self, *, ok: bool) -> None:

@@ -28,7 +28,7 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
-from bot.gateways.base import Enrolment, GatewayError
+from bot.gateways.base import Enrolment, Gateway, GatewayError
 from bot.services.chats import ChatService, ensure_user
 from bot.services.connect import AlreadyConnecting, ConnectService
 from bot.services.phones import PhoneError, pretty, split_recipient
@@ -144,27 +144,23 @@ class Handlers:
             titles = {name: driver.title for name, driver in self.connect.lines.gateways.items()}
             await _reply(update, t(_lang(context), "choose_gateway"), keyboards.gateways(titles))
             return
-        credentials = await self._credentials(update, context, gateway, args)
+        driver = self.connect.lines.gateway(gateway)
+        credentials = None
+        if driver.enrolment is Enrolment.CREDENTIALS:
+            if not args:
+                await self._ask_credentials(context, _user(context), driver)
+                return
+            credentials = await _take_credentials(update, driver, args)
         if message is not None:
             await self._start_connect(_user(context), message.chat_id, gateway, credentials)
 
-    async def _credentials(
-        self, update: Update, context: Context, gateway: str | None, args: list[str]
-    ) -> dict[str, str] | None:
-        driver = self.connect.lines.gateway(gateway)
-        if driver.enrolment is not Enrolment.CREDENTIALS:
-            return None
-        if args and update.effective_message is not None:
-            # The message carries a secret token: it should not stay in the chat history.
-            await _try_delete(update.effective_message)
-        names = driver.credentials
-        required = [name for name in names if not name.endswith("?")]
-        if len(args) < len(required):
-            usage = " ".join(
-                n.rstrip("?") if not n.endswith("?") else f"[{n.rstrip('?')}]" for n in names
-            )
-            raise UsageError("connect", f"/connect {driver.name} {usage}")
-        return {name.rstrip("?"): value for name, value in zip(names, args, strict=False)}
+    async def _ask_credentials(self, context: Context, user: User, driver: Gateway) -> None:
+        """The next plain message of this user holds the credentials (see `plain_text`)."""
+        context.user_data["awaiting_credentials"] = driver.name  # type: ignore[index]
+        text = t(
+            user.language, "ask_credentials", gateway=driver.title, usage=_credential_usage(driver)
+        )
+        await self.views.bot.send_message(user.id, text)
 
     async def _start_connect(
         self,
@@ -179,7 +175,8 @@ class Handlers:
             await self.views.bot.send_message(chat_id, t(user.language, "connect_running"))
 
     async def cancel(self, update: Update, context: Context) -> None:
-        if not await self.connect.cancel(_user(context).id):
+        asked = (context.user_data or {}).pop("awaiting_credentials", None)
+        if not await self.connect.cancel(_user(context).id) and asked is None:
             await _reply(update, t(_lang(context), "cancel_none"))
 
     async def send(self, update: Update, context: Context) -> None:
@@ -397,6 +394,13 @@ class Handlers:
         await _reply(update, t(_lang(context), "unknown_command", command=command[:64]))
 
     async def plain_text(self, update: Update, context: Context) -> None:
+        pending = (context.user_data or {}).pop("awaiting_credentials", None)
+        message = update.effective_message
+        if pending in self.connect.lines.gateways and message is not None and message.text:
+            driver = self.connect.lines.gateway(pending)
+            credentials = await _take_credentials(update, driver, message.text.split())
+            await self._start_connect(_user(context), message.chat_id, driver.name, credentials)
+            return
         await _reply(update, t(_lang(context), "plain_text"))
 
     async def not_text(self, update: Update, context: Context) -> None:
@@ -494,6 +498,21 @@ class Handlers:
 
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in counts.items()) or "0"
+
+
+def _credential_usage(driver: Gateway) -> str:
+    return " ".join(n if not n.endswith("?") else f"[{n.rstrip('?')}]" for n in driver.credentials)
+
+
+async def _take_credentials(update: Update, driver: Gateway, args: list[str]) -> dict[str, str]:
+    """Credentials typed by the person; the message carrying the token is deleted at once."""
+    if update.effective_message is not None:
+        await _try_delete(update.effective_message)
+    names = driver.credentials
+    required = [name for name in names if not name.endswith("?")]
+    if not len(required) <= len(args) <= len(names):
+        raise UsageError("connect", f"/connect {driver.name} {_credential_usage(driver)}")
+    return {name.rstrip("?"): value for name, value in zip(names, args, strict=False)}
 
 
 def _user(context: Context) -> User:

@@ -111,6 +111,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Which WhatsApp gateway should I use?",
         "ru": "Через какой шлюз WhatsApp подключаться?",
     },
+    "ask_credentials": {
+        "en": "Send me your {gateway} instance in one message:\n<code>{usage}</code>\n(from your {gateway} console). "
+        "I delete that message at once: it holds a secret token. /cancel to stop.",
+        "ru": "Пришлите данные инстанса {gateway} одним сообщением:\n<code>{usage}</code>\n(из консоли {gateway}). "
+        "Я сразу удалю это сообщение: в нём секретный токен. Отмена: /cancel.",
+    },
     "unknown_gateway": {
         "en": "There is no gateway called “{name}”. Available: {names}.",
         "ru": "Шлюза «{name}» нет. Доступны: {names}.",

@@ -126,8 +126,19 @@ async def test_green_api_wrong_token_is_explained(
     telegram.send_text(USER, f"/connect greenapi {instance} wrongtoken {green.url}")
     failed = await in_thread(telegram.wait_message, USER, "Could not connect")
     assert "key" in (failed.text or "")
-    missing = await reply(telegram, USER, "/connect greenapi", "Usage")
-    assert "idInstance" in (missing.text or "")
+    half = await reply(telegram, USER, "/connect greenapi 1101", "Usage")
+    assert "idInstance apiTokenInstance [apiUrl]" in (half.text or "")
+
+
+async def test_green_api_asks_for_credentials_and_deletes_them(multi: RunningBot, telegram: FakeTelegram, green: FakeGreenApi) -> None:
+    asked = await reply(telegram, USER, "/connect greenapi", "Send me your Green-API instance")
+    assert "idInstance apiTokenInstance [apiUrl]" in (asked.text or "")
+    instance, token = green.add_instance(phone="79001112233")  # already linked on the phone
+    secret = telegram.send_text(USER, f"{instance} {token} {green.url}")
+    done = await in_thread(telegram.wait_message, USER, "connected as", after=secret)
+    assert "+7 900 111-22-33" in (done.text or "")
+    assert any(c.method == "deleteMessage" and str(c.params.get("message_id")) == str(secret) for c in telegram.calls)
+    assert token not in str([c.params for c in telegram.calls if c.method != "getUpdates"]), "the token is never echoed"
 
 
 async def test_itd_operator_line_sends_and_reports_credits(

@@ -35,7 +35,7 @@ from bot.gateways.base import (
     RateLimitedError,
     UpstreamError,
 )
-from bot.gateways.greenapi import STALE_AUTH_RAW, GreenApiGateway
+from bot.gateways.greenapi import STALE_AUTH_RAW, GreenApiGateway, parse_credentials
 from bot.logs import RedactingFormatter
 from tests.fakes.greenapi import DELETED, EXPIRED, FakeGreenApi, GreenTimeline
 from tests.fakes.server import free_port
@@ -522,7 +522,8 @@ async def test_transport_failures(fake: FakeGreenApi, gateway: GreenApiGateway) 
 
 
 async def test_each_host_gets_its_own_client(fake: FakeGreenApi) -> None:
-    gateway = GreenApiGateway("https://api.green-api.invalid", timeout=2.0)
+    # Both emulators are on 127.0.0.1 (the allowed GREEN_API_URL host), on different ports.
+    gateway = GreenApiGateway(fake.url, timeout=2.0)
     with FakeGreenApi(timeline=fast(), seed=2) as other:
         try:
             here = await gateway.acquire(creds(*fake.add_instance(phone=PHONE), api_url=fake.url))
@@ -534,6 +535,19 @@ async def test_each_host_gets_its_own_client(fake: FakeGreenApi) -> None:
         finally:
             await gateway.aclose()
     assert all(http.client.is_closed for http in clients.values())
+
+
+@pytest.mark.parametrize(
+    "api_url",
+    ["http://169.254.169.254", "https://internal.example.com", "https://green-api.com.evil.io"],
+)
+async def test_api_url_must_be_a_green_api_host(gateway: GreenApiGateway, api_url: str) -> None:
+    with pytest.raises(InvalidRequestError, match="Green-API host"):
+        await gateway.acquire(creds("1101000001", "a" * 40, api_url=api_url))
+    assert parse_credentials(
+        {"idInstance": "1", "apiTokenInstance": "a" * 40, "apiUrl": "7105.api.greenapi.com"},
+        "https://api.green-api.com",
+    ).options == {"api_url": "https://7105.api.greenapi.com"}
 
 
 async def test_the_token_never_reaches_logs_or_error_texts(
