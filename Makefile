@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(VENV)/bin/python -m bot
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check bot tests
+	$(VENV)/bin/ruff check bot tests bench
 	$(VENV)/bin/mypy bot
 	$(VENV)/bin/python -m pytest
 

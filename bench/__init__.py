@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print figures (not tests). Run with `.venv/bin/python -m bench.<name>`."""
