@@ -123,9 +123,10 @@ class Handlers:
         lines = [t(lang, "help_head"), ""]
         for command in COMMANDS:
             if command.in_menu:
-                lines.append(
-                    f"<code>{html.escape(command.usage)}</code>\n{html.escape(command.about(lang))}"
-                )
+                entry = f"<code>{html.escape(command.usage)}</code> — {html.escape(command.about(lang))}"
+                if command.example != command.usage:
+                    entry += f"\n   {t(lang, 'help_example')}: <code>{html.escape(command.example)}</code>"
+                lines.append(entry)
         lines += ["", t(lang, "help_tail")]
         await _reply(update, "\n".join(lines))
 

@@ -138,3 +138,12 @@ async def test_russian_user_gets_russian_texts(bot: RunningBot, telegram: FakeTe
     commands_ru = telegram.commands_for(language_code="ru")
     assert any(c["command"] == "send" for c in commands_ru)
     assert "Отправить" in str(commands_ru)
+
+
+async def test_help_lists_every_command_with_examples(bot: RunningBot, telegram: FakeTelegram) -> None:
+    text = (await reply(telegram, USER, "/help", "What I can do")).text or ""
+    for command in ("/start", "/connect", "/send PHONE TEXT", "/chats", "/status", "/disconnect", "/cancel"):
+        assert command in text
+    assert "Example: /send +7 987 274-50-52 Hello!" in text
+    unknown = await reply(telegram, USER, "/frobnicate now", "don't know the command")
+    assert "/frobnicate" in (unknown.text or "") and "/help" in (unknown.text or "")
