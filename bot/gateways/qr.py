@@ -32,8 +32,8 @@ def qr_from_text(value: str) -> Qr | None:
             return qr_from_image(base64.b64decode(match.group(1)))
         except (binascii.Error, ValueError):
             return None  # a truncated image: wait for the next poll
-    if value.startswith("<"):
-        return None  # HTML without an image: nothing to show yet
+    if value.startswith(("<", "data:")):
+        return None  # HTML without an image, or a broken data URI: nothing to show yet
     image = _b64_image(value)
     if image is not None:
         return qr_from_image(image)

@@ -91,8 +91,8 @@ def parse_sent(body: Any) -> SentMessage:
 
 def _raise_error_fields(body: dict[str, Any]) -> None:
     """wapp.im reports some failures as `error_code`/`error_text` inside an HTTP 200."""
-    if "error_code" not in body and "error_text" not in body:
-        return
+    if body.get("error_code") in (None, 0, "", "0") and not body.get("error_text"):
+        return  # absent, or an empty placeholder in a successful reply
     text = str(body.get("error_text") or body.get("error_code"))
     if "no free chats" in text.lower():
         raise NoFreeLinesError(text)

@@ -171,3 +171,7 @@ def test_qr_png_passes_gateway_image_through() -> None:
     noise = noise_png()
     assert qr_png(Qr(image=noise)) == noise
     assert qr_png(Qr()) == b""
+
+
+def test_a_broken_data_uri_is_not_taken_for_qr_text() -> None:
+    assert qr_from_text("data:image/png;base64,!!!") is None

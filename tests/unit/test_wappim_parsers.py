@@ -270,3 +270,10 @@ def test_error_code_inside_200(body: dict[str, Any], error: type[GatewayError]) 
 def test_sent_not_an_object(body: object) -> None:
     with pytest.raises(UpstreamError):
         parse_sent(body)
+
+
+def test_empty_error_placeholders_in_a_successful_reply_are_not_errors() -> None:
+    from bot.gateways.wappim import parse_sent
+
+    sent = parse_sent({"sent": True, "id": "true_1@c.us_AB", "error_code": None, "error_text": ""})
+    assert sent.message_id == "true_1@c.us_AB"
