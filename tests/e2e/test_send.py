@@ -181,3 +181,21 @@ async def test_wiped_line_is_reported_with_a_reconnect_button(
     assert failed.text
     chats = await reply(telegram, USER, "/chats", "no longer linked")
     assert chats.text
+
+
+async def test_only_allowed_users_get_in_and_admins_see_figures(settings: Settings, telegram: FakeTelegram, wappim: FakeWappim) -> None:
+    running = RunningBot(settings.model_copy(update={"allowed_user_ids": [USER], "admin_user_ids": [USER]}), telegram)
+    await running.start()
+    try:
+        refused = await reply(telegram, OTHER_USER, "/connect", "private")
+        assert str(OTHER_USER) in (refused.text or "")
+        assert not any(i.assigned for i in wappim.instances()), "a refused user reaches no gateway"
+        figures = await reply(telegram, USER, "/admin", "Usage")
+        assert "Users: 1" in (figures.text or "")
+    finally:
+        await running.stop()
+
+
+async def test_non_admin_gets_no_figures(bot: RunningBot, telegram: FakeTelegram) -> None:
+    answer = await reply(telegram, USER, "/admin", "admins")
+    assert "Users:" not in (answer.text or "")
