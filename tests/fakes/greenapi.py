@@ -82,7 +82,6 @@ from the test between calls.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import io
@@ -95,19 +94,16 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any
 
 import qrcode
 from aiohttp import web
 
-from tests.fakes.server import BackgroundServer
-
-T = TypeVar("T")
+from tests.fakes import emulator
 
 FIRST_INSTANCE_ID = 1101000001
 DEFAULT_PHONE = "79990000000"
 DEFAULT_NAME = "Test User"
-FaultKind = Literal["fail", "delay", "drop", "malformed"]
 
 # Documented error texts (A.11), answered as text/plain.
 STARTING = "instance in starting process try later"
@@ -239,27 +235,12 @@ class SentMessage:
 
 
 @dataclass(frozen=True)
-class RequestRecord:
-    method: str  # HTTP verb
-    path: str  # as requested (it contains the token), without the query
+class RequestRecord(emulator.RequestRecord):
+    """`path` contains the token."""
+
     api_method: str  # the method segment, lower-cased ("" when the path has another shape)
     instance_id: str
-    query: dict[str, str]
-    headers: dict[str, str]  # names lower-cased
     body: Any  # parsed JSON, or the raw text when it is not JSON, or None
-    at: float  # monotonic, on arrival
-
-
-@dataclass
-class _Fault:
-    kind: FaultKind
-    path_contains: str  # lower-cased
-    times: int
-    status: int = 500
-    body: bytes = b""
-    content_type: str = "text/html"
-    headers: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
 
 
 class _BadRequest(Exception):
@@ -323,8 +304,11 @@ def _type_of(file_name: str) -> tuple[str, str]:
 _Method = Callable[[GreenInstance, web.Request, dict[str, Any]], web.Response]
 
 
-class FakeGreenApi:
+class FakeGreenApi(emulator.Emulator[RequestRecord]):
     """The Green-API emulator; `url` is what a person types as apiUrl."""
+
+    malformed_body = TRUNCATED_JSON
+    fault_paths_ignore_case = True
 
     def __init__(
         self,
@@ -335,6 +319,7 @@ class FakeGreenApi:
         no_account: Iterable[str] = (),
         seed: int | None = None,
     ) -> None:
+        super().__init__(RequestRecord)
         self.timeline = timeline or GreenTimeline()
         self.rate_limits = rate_limits
         self.quota_correspondents = quota_correspondents
@@ -343,16 +328,8 @@ class FakeGreenApi:
         self._rng = random.Random(seed)
         self._instances: dict[int, GreenInstance] = {}
         self._sent: list[SentMessage] = []
-        self._requests: list[RequestRecord] = []
-        self._faults: list[_Fault] = []
         self._hits: dict[tuple[int, str], deque[float]] = {}
         self._png_cache: dict[str, str] = {}  # QR content → base64 PNG
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._server = BackgroundServer(app)
-        self.url = self._server.url
-        self._started = False
-        self._stopped = False
         # lower-cased method name → (HTTP verb, handler)
         self._methods: dict[str, tuple[str, _Method]] = {
             "getstateinstance": ("GET", self._m_state),
@@ -370,37 +347,12 @@ class FakeGreenApi:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
-        self._server.start()
-        self._started = True
-
     def stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        if not self._started:
+        if not self._started and not self._stopped:
+            self._stopped = True
             self._server.loop.close()  # never ran: only the loop to free
             return
-        self._server.stop()
-        if not self._server.loop.is_running():
-            self._server.loop.close()  # else an "unclosed event loop" ResourceWarning at GC
-
-    def __enter__(self) -> FakeGreenApi:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _on_loop(self, fn: Callable[[], T]) -> T:
-        """Run `fn` where the state lives: on the server loop once it runs, else right here."""
-        try:
-            here = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
-        if not self._started or self._stopped or here is self._server.loop:
-            return fn()
-        return self._server.call(fn)
+        super().stop()
 
     # ------------------------------------------------------------------ knobs
 
@@ -534,7 +486,7 @@ class FakeGreenApi:
         path_contains: str,
         *,
         status: int = 502,
-        body: str | bytes = "<html><body><h1>502 Bad Gateway</h1></body></html>",
+        body: str | bytes = emulator.PROXY_502_PAGE,
         content_type: str = "text/html",
         headers: dict[str, str] | None = None,
         times: int = 1,
@@ -544,33 +496,7 @@ class FakeGreenApi:
         Faults match a case-insensitive substring of the request path, are used in the order they
         were added, and apply before anything else: the request is recorded, the API never sees it.
         """
-        raw = body.encode() if isinstance(body, str) else body
-        self._add_fault(
-            _Fault(
-                "fail",
-                path_contains.lower(),
-                times,
-                status=status,
-                body=raw,
-                content_type=content_type,
-                headers=dict(headers or {}),
-            )
-        )
-
-    def delay_next(self, path_contains: str, seconds: float, times: int = 1) -> None:
-        """Hold the next matching replies for `seconds`, then answer them normally."""
-        self._add_fault(_Fault("delay", path_contains.lower(), times, seconds=seconds))
-
-    def drop_next(self, path_contains: str, times: int = 1) -> None:
-        """Close the connection of the next matching requests without an answer."""
-        self._add_fault(_Fault("drop", path_contains.lower(), times))
-
-    def malformed_next(self, path_contains: str, times: int = 1) -> None:
-        """Answer the next matching requests with 200 and a truncated JSON body."""
-        self._add_fault(_Fault("malformed", path_contains.lower(), times))
-
-    def _add_fault(self, fault: _Fault) -> None:
-        self._on_loop(lambda: self._faults.append(fault))
+        self._add_fail(path_contains, status, body, content_type, times, headers)
 
     # ------------------------------------------------------------------ what happened
 
@@ -616,10 +542,6 @@ class FakeGreenApi:
     @property
     def sent(self) -> list[SentMessage]:
         return self._on_loop(lambda: list(self._sent))
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        return self._on_loop(lambda: list(self._requests))
 
     def requests_to(self, api_method: str) -> list[RequestRecord]:
         """Requests for one API method (case-insensitive)."""
@@ -732,58 +654,25 @@ class FakeGreenApi:
 
     # ------------------------------------------------------------------ HTTP
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _respond(self, request: web.Request) -> web.StreamResponse:
+        raw = (await request.read()).decode("utf-8", "replace") if request.body_exists else ""
+        match = _ROUTE.fullmatch(request.path)
         try:
-            raw = (await request.read()).decode("utf-8", "replace") if request.body_exists else ""
-            match = _ROUTE.fullmatch(request.path)
-            try:
-                parsed: Any = json.loads(raw) if raw.strip() else None
-            except ValueError:
-                parsed = raw
-            self._requests.append(
-                RequestRecord(
-                    method=request.method,
-                    path=request.path,
-                    api_method=match[2].lower() if match else "",
-                    instance_id=match[1] if match else "",
-                    query=dict(request.query),
-                    headers={k.lower(): v for k, v in request.headers.items()},
-                    body=parsed,
-                    at=time.monotonic(),
-                )
-            )
-            fault = self._take_fault(request.path)
-            if fault is not None:
-                if fault.kind == "delay":
-                    await asyncio.sleep(fault.seconds)
-                elif fault.kind == "drop":
-                    if request.transport is not None:
-                        request.transport.close()
-                    return web.Response()  # never reaches the client
-                elif fault.kind == "malformed":
-                    return web.Response(body=TRUNCATED_JSON, content_type="application/json")
-                else:
-                    return web.Response(
-                        status=fault.status,
-                        body=fault.body,
-                        headers={"Content-Type": fault.content_type, **fault.headers},
-                    )
-            try:
-                return self._dispatch(request, match, raw)
-            except _BadRequest as bad:
-                return _text(str(bad), 400)
-        except Exception as exc:  # the emulator answers, whatever happens
-            return web.Response(status=500, text=f"500 Internal Server Error\n{exc!r}")
-
-    def _take_fault(self, path: str) -> _Fault | None:
-        path = path.lower()
-        for fault in self._faults:
-            if fault.path_contains in path:
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
+            parsed: Any = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            parsed = raw
+        faulty = await self._intake(
+            request,
+            api_method=match[2].lower() if match else "",
+            instance_id=match[1] if match else "",
+            body=parsed,
+        )
+        if faulty is not None:
+            return faulty
+        try:
+            return self._dispatch(request, match, raw)
+        except _BadRequest as bad:
+            return _text(str(bad), 400)
 
     def _dispatch(
         self, request: web.Request, match: re.Match[str] | None, raw: str

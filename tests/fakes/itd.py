@@ -47,26 +47,22 @@ it; knobs called from another thread run there through `BackgroundServer.call`. 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid as uuid_module
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.server import BackgroundServer
-
-T = TypeVar("T")
+from tests.fakes import emulator
 
 ITD_TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJpdGQtdGVzdCJ9.aXRkLWZha2Utc2lnbmF0dXJl"
 BASE_PATH = "/api/v2/whatsapp"
 CONTENT_TYPES = ("TEXT", "IMAGE", "LINK", "FILE")
 
 CreditsAs = Literal["int", "string"]
-FaultKind = Literal["fail", "delay", "drop", "malformed"]
 
 # The seed's envelopes, word for word.
 UNAUTHORIZED = {"message": "UNAUTHORIZED", "statusApi": "UNAUTHORIZED", "code": 401}
@@ -150,25 +146,9 @@ class ReceivedRecord:
 
 
 @dataclass(frozen=True)
-class RequestRecord:
-    method: str
-    path: str  # as requested, without the query
-    query: dict[str, str]
-    headers: dict[str, str]  # names lower-cased
-    at: float  # monotonic, on arrival
+class RequestRecord(emulator.RequestRecord):
     fields: dict[str, str] = field(default_factory=dict)  # JSON body fields (POST)
     content_type: str = ""
-
-
-@dataclass
-class _Fault:
-    kind: FaultKind
-    path_contains: str
-    times: int
-    status: int = 500
-    body: bytes = b""
-    content_type: str = "text/html"
-    seconds: float = 0.0
 
 
 def _compact(data: Any) -> str:
@@ -202,8 +182,10 @@ class _BadBody(Exception):
     """The POST body is not a JSON object."""
 
 
-class FakeItd:
+class FakeItd(emulator.Emulator[RequestRecord]):
     """The ITD Chile emulator; `url` is the API base (`…/api/v2/whatsapp`)."""
+
+    malformed_body = TRUNCATED_JSON
 
     def __init__(
         self,
@@ -215,6 +197,7 @@ class FakeItd:
         credits_as: CreditsAs = "int",
         account_phone: str = "56123456789",
     ) -> None:
+        super().__init__(RequestRecord, url_path=BASE_PATH)
         self.token = token
         self.auth_header = auth_header
         self.timeline = timeline or ItdTimeline()
@@ -223,51 +206,12 @@ class FakeItd:
         self._credits = credits
         self._messages: dict[str, ItdMessage] = {}
         self._received: list[ReceivedRecord] = []
-        self._requests: list[RequestRecord] = []
-        self._faults: list[_Fault] = []
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._server = BackgroundServer(app)
-        self.url = self._server.url + BASE_PATH
-        self._started = False
-        self._stopped = False
         self._methods: dict[str, Callable[[dict[str, str]], web.Response]] = {
             "sendWhatsapp": self._m_send,
             "statusWhatsappByKey": self._m_status,
             "creditsWhatsapp": self._m_credits,
             "recievedWhatsapp": self._m_received,
         }
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> None:
-        self._server.start()
-        self._started = True
-
-    def stop(self) -> None:
-        if not self._started or self._stopped:
-            return
-        self._stopped = True
-        self._server.stop()
-        if not self._server.loop.is_running():
-            self._server.loop.close()  # else an "unclosed event loop" ResourceWarning at GC
-
-    def __enter__(self) -> FakeItd:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _on_loop(self, fn: Callable[[], T]) -> T:
-        """Run `fn` where the state lives: on the server loop once it runs, else right here."""
-        try:
-            here = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
-        if not self._started or self._stopped or here is self._server.loop:
-            return fn()
-        return self._server.call(fn)
 
     # ------------------------------------------------------------------ knobs
 
@@ -311,40 +255,6 @@ class FakeItd:
         self._on_loop(lambda: self._received.append(record))
         return record.uuid
 
-    def fail_next(
-        self,
-        path_contains: str,
-        *,
-        status: int = 500,
-        body: str | bytes = "<html><body><h1>502 Bad Gateway</h1></body></html>",
-        content_type: str = "text/html",
-        times: int = 1,
-    ) -> None:
-        """Answer the next matching requests with this error (default: a proxy's HTML page).
-
-        Faults match a substring of the request path, are used in the order they were added, and
-        apply before anything else: the request is recorded but the gateway never sees it.
-        """
-        raw = body.encode() if isinstance(body, str) else body
-        self._add_fault(
-            _Fault("fail", path_contains, times, status=status, body=raw, content_type=content_type)
-        )
-
-    def delay_next(self, path_contains: str, seconds: float, times: int = 1) -> None:
-        """Hold the next matching replies for `seconds`, then answer them normally."""
-        self._add_fault(_Fault("delay", path_contains, times, seconds=seconds))
-
-    def drop_next(self, path_contains: str, times: int = 1) -> None:
-        """Close the connection of the next matching requests without an answer."""
-        self._add_fault(_Fault("drop", path_contains, times))
-
-    def malformed_next(self, path_contains: str, times: int = 1) -> None:
-        """Answer the next matching requests with 200 and a truncated JSON body."""
-        self._add_fault(_Fault("malformed", path_contains, times))
-
-    def _add_fault(self, fault: _Fault) -> None:
-        self._on_loop(lambda: self._faults.append(fault))
-
     # ------------------------------------------------------------------ what happened
 
     @property
@@ -359,13 +269,6 @@ class FakeItd:
         """The `data` that statusWhatsappByKey would answer now."""
         return self._on_loop(lambda: self._status_data(self._get(key)))
 
-    @property
-    def requests(self) -> list[RequestRecord]:
-        return self._on_loop(lambda: list(self._requests))
-
-    def requests_to(self, path_contains: str) -> list[RequestRecord]:
-        return [r for r in self.requests if path_contains in r.path]
-
     def _get(self, key: str) -> ItdMessage:
         try:
             return self._messages[key]
@@ -374,55 +277,20 @@ class FakeItd:
 
     # ------------------------------------------------------------------ HTTP
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        try:
-            raw = await request.read()
-            fields: dict[str, str] = {}
-            bad_body = False
-            if request.method == "POST" and request.content_type == "application/json":
-                try:
-                    fields = _json_fields(raw)
-                except _BadBody:
-                    bad_body = True
-            self._requests.append(
-                RequestRecord(
-                    method=request.method,
-                    path=request.path,
-                    query=dict(request.query),
-                    headers={k.lower(): v for k, v in request.headers.items()},
-                    at=time.monotonic(),
-                    fields=fields,
-                    content_type=request.headers.get("Content-Type", ""),
-                )
-            )
-            fault = self._take_fault(request.path)
-            if fault is not None:
-                if fault.kind == "delay":
-                    await asyncio.sleep(fault.seconds)
-                elif fault.kind == "drop":
-                    if request.transport is not None:
-                        request.transport.close()
-                    return web.Response()  # never reaches the client
-                elif fault.kind == "malformed":
-                    return web.Response(body=TRUNCATED_JSON, content_type="application/json")
-                else:
-                    return web.Response(
-                        status=fault.status,
-                        body=fault.body,
-                        headers={"Content-Type": fault.content_type},
-                    )
-            return self._dispatch(request, fields, bad_body)
-        except Exception as exc:  # the emulator answers, whatever happens
-            return web.Response(status=500, text=f"500 Internal Server Error\n{exc!r}")
-
-    def _take_fault(self, path: str) -> _Fault | None:
-        for fault in self._faults:
-            if fault.path_contains in path:
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
+    async def _respond(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        fields: dict[str, str] = {}
+        bad_body = False
+        if request.method == "POST" and request.content_type == "application/json":
+            try:
+                fields = _json_fields(raw)
+            except _BadBody:
+                bad_body = True
+        content_type = request.headers.get("Content-Type", "")
+        faulty = await self._intake(request, fields=fields, content_type=content_type)
+        if faulty is not None:
+            return faulty
+        return self._dispatch(request, fields, bad_body)
 
     def _authorised(self, request: web.Request) -> bool:
         value = request.headers.get(self.auth_header, "").strip()

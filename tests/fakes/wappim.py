@@ -66,7 +66,6 @@ plain attributes (`timeline`, `qr_style`, `spare_shape`, `sent_as`) can be set f
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import io
@@ -78,14 +77,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import qrcode
 from aiohttp import web
 
-from tests.fakes.server import BackgroundServer
-
-T = TypeVar("T")
+from tests.fakes import emulator
 
 TASK_TOKEN = "f62cdf1e83bc324ba23aee3b113c6249"
 LEGACY_HEADER = "X-Whatsapp-Token"
@@ -97,7 +94,6 @@ TRIAL_SECONDS = 72 * 3600  # integrations/install gave date_trial = date_add + 7
 QrStyle = Literal["status", "qr_code"]
 SpareShape = Literal["full", "short"]
 SentAs = Literal["bool", "string"]
-FaultKind = Literal["fail", "delay", "drop", "malformed"]
 
 WRONG_TOKEN = "Wrong token. Please provide token as a GET parameter."
 NOT_AUTHENTICATED = (
@@ -179,27 +175,11 @@ class SentMessage:
 
 
 @dataclass(frozen=True)
-class RequestRecord:
-    method: str
-    path: str  # as requested, without the query
-    query: dict[str, str]
-    headers: dict[str, str]  # names lower-cased
-    at: float  # monotonic, on arrival
+class RequestRecord(emulator.RequestRecord):
     fields: dict[str, str] = field(default_factory=dict)  # parsed body (JSON, form, multipart)
 
 
 _Method = Callable[[FakeInstance, web.Request, dict[str, str]], web.Response]
-
-
-@dataclass
-class _Fault:
-    kind: FaultKind
-    path_contains: str
-    times: int
-    status: int = 500
-    body: bytes = b""
-    content_type: str = "text/html"
-    seconds: float = 0.0
 
 
 def _compact(data: Any) -> str:
@@ -264,8 +244,10 @@ def _is_truthy(value: str | None) -> bool:
     return value is not None and value.strip().lower() in ("1", "true", "yes", "on")
 
 
-class FakeWappim:
+class FakeWappim(emulator.Emulator[RequestRecord]):
     """The wapp.im v3 emulator; `url` is what the bot gets as WAPP_API_URL."""
+
+    malformed_body = TRUNCATED_JSON
 
     def __init__(
         self,
@@ -278,6 +260,7 @@ class FakeWappim:
         sent_as: SentAs = "bool",
         seed: int | None = None,
     ) -> None:
+        super().__init__(RequestRecord, url_path="/v3")
         self.token = token
         self.timeline = timeline or WappimTimeline()
         self.qr_style: QrStyle = qr_style
@@ -288,15 +271,7 @@ class FakeWappim:
         for _ in range(instances):
             self._add_instance()
         self._sent: list[SentMessage] = []
-        self._requests: list[RequestRecord] = []
-        self._faults: list[_Fault] = []
         self._png_cache: dict[str, str] = {}  # QR content → data URI
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._server = BackgroundServer(app)
-        self.url = self._server.url + "/v3"
-        self._started = False
-        self._stopped = False
         self._methods: dict[str, _Method] = {
             "status": self._m_status,
             "qr_code": self._m_qr_code,
@@ -308,37 +283,6 @@ class FakeWappim:
             "expiry": self._m_expiry,
             "isRegisteredUser": self._m_is_registered_user,
         }
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> None:
-        self._server.start()
-        self._started = True
-
-    def stop(self) -> None:
-        if not self._started or self._stopped:
-            return
-        self._stopped = True
-        self._server.stop()
-        if not self._server.loop.is_running():
-            self._server.loop.close()  # else an "unclosed event loop" ResourceWarning at GC
-
-    def __enter__(self) -> FakeWappim:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _on_loop(self, fn: Callable[[], T]) -> T:
-        """Run `fn` where the state lives: on the server loop once it runs, else right here."""
-        try:
-            here = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
-        if not self._started or self._stopped or here is self._server.loop:
-            return fn()
-        return self._server.call(fn)
 
     # ------------------------------------------------------------------ knobs
 
@@ -411,40 +355,6 @@ class FakeWappim:
 
         self._on_loop(apply)
 
-    def fail_next(
-        self,
-        path_contains: str,
-        *,
-        status: int = 500,
-        body: str | bytes = "<html><body><h1>502 Bad Gateway</h1></body></html>",
-        content_type: str = "text/html",
-        times: int = 1,
-    ) -> None:
-        """Answer the next matching requests with this error (default: a proxy's 502 page).
-
-        Faults match a substring of the request path, are used in the order they were added, and
-        apply before anything else: the request is recorded but the gateway never sees it.
-        """
-        raw = body.encode() if isinstance(body, str) else body
-        self._add_fault(
-            _Fault("fail", path_contains, times, status=status, body=raw, content_type=content_type)
-        )
-
-    def delay_next(self, path_contains: str, seconds: float, times: int = 1) -> None:
-        """Hold the next matching replies for `seconds`, then answer them normally."""
-        self._add_fault(_Fault("delay", path_contains, times, seconds=seconds))
-
-    def drop_next(self, path_contains: str, times: int = 1) -> None:
-        """Close the connection of the next matching requests without an answer."""
-        self._add_fault(_Fault("drop", path_contains, times))
-
-    def malformed_next(self, path_contains: str, times: int = 1) -> None:
-        """Answer the next matching requests with 200 and a truncated JSON body."""
-        self._add_fault(_Fault("malformed", path_contains, times))
-
-    def _add_fault(self, fault: _Fault) -> None:
-        self._on_loop(lambda: self._faults.append(fault))
-
     # ------------------------------------------------------------------ what happened
 
     def instance(self, instance_id: int) -> FakeInstance:
@@ -473,13 +383,6 @@ class FakeWappim:
     @property
     def sent(self) -> list[SentMessage]:
         return self._on_loop(lambda: list(self._sent))
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        return self._on_loop(lambda: list(self._requests))
-
-    def requests_to(self, path_contains: str) -> list[RequestRecord]:
-        return [r for r in self.requests if path_contains in r.path]
 
     # ------------------------------------------------------------------ the pool
 
@@ -594,53 +497,18 @@ class FakeWappim:
 
     # ------------------------------------------------------------------ HTTP
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _respond(self, request: web.Request) -> web.StreamResponse:
         try:
             fields = await _read_fields(request)
             unreadable: Exception | None = None
         except Exception as exc:  # still recorded below; answered with a 500 after the faults
             fields, unreadable = {}, exc
-        try:
-            self._requests.append(
-                RequestRecord(
-                    method=request.method,
-                    path=request.path,
-                    query=dict(request.query),
-                    headers={k.lower(): v for k, v in request.headers.items()},
-                    at=time.monotonic(),
-                    fields=fields,
-                )
-            )
-            fault = self._take_fault(request.path)
-            if fault is not None:
-                if fault.kind == "delay":
-                    await asyncio.sleep(fault.seconds)
-                elif fault.kind == "drop":
-                    if request.transport is not None:
-                        request.transport.close()
-                    return web.Response()  # never reaches the client
-                elif fault.kind == "malformed":
-                    return web.Response(body=TRUNCATED_JSON, content_type="application/json")
-                else:
-                    return web.Response(
-                        status=fault.status,
-                        body=fault.body,
-                        headers={"Content-Type": fault.content_type},
-                    )
-            if unreadable is not None:
-                raise unreadable
-            return self._dispatch(request, fields)
-        except Exception as exc:  # the emulator answers, whatever happens
-            return web.Response(status=500, text=f"500 Internal Server Error\n{exc!r}")
-
-    def _take_fault(self, path: str) -> _Fault | None:
-        for fault in self._faults:
-            if fault.path_contains in path:
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
+        faulty = await self._intake(request, fields=fields)
+        if faulty is not None:
+            return faulty
+        if unreadable is not None:
+            raise unreadable
+        return self._dispatch(request, fields)
 
     def _header_ok(self, headers: Mapping[str, str]) -> bool:
         return (

@@ -51,7 +51,6 @@ plain attributes (`timeline`, `qr_format`, `list_shape`) can be set from anywher
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import io
@@ -62,14 +61,12 @@ import string
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import qrcode
 from aiohttp import web
 
-from tests.fakes.server import BackgroundServer
-
-T = TypeVar("T")
+from tests.fakes.emulator import Emulator, RequestRecord
 
 WHIN_TOKEN = "whin-test-bearer-7f3c2a9e41d8"
 SLOT_ALPHABET = string.ascii_letters + string.digits
@@ -78,7 +75,6 @@ DEFAULT_LINE = "34666123456"  # the draft's example line
 
 QrFormat = Literal["content", "b64content", "png_b64", "data_uri"]
 ListShape = Literal["pairs", "records", "object"]
-FaultKind = Literal["fail", "delay", "drop", "malformed"]
 
 TRUNCATED_JSON = b'[{"aB3dE5fG":"avail'
 
@@ -106,25 +102,6 @@ class FakeSlot:
     enrolls: int = 0  # /enroll calls answered
 
 
-@dataclass(frozen=True)
-class RequestRecord:
-    method: str
-    path: str
-    headers: dict[str, str]  # names lower-cased
-    at: float  # monotonic, on arrival
-
-
-@dataclass
-class _Fault:
-    kind: FaultKind
-    path_contains: str
-    times: int
-    status: int = 500
-    body: bytes = b""
-    content_type: str = "text/html"
-    seconds: float = 0.0
-
-
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d))
 
@@ -136,8 +113,10 @@ def _text(text: str, status: int = 200) -> web.Response:
 _OK = "OK"
 
 
-class FakeWhinmovilla:
+class FakeWhinmovilla(Emulator[RequestRecord]):
     """The whinmovilla emulator; `url` is what the bot gets as WHIN_API_URL."""
+
+    malformed_body = TRUNCATED_JSON
 
     def __init__(
         self,
@@ -149,6 +128,7 @@ class FakeWhinmovilla:
         list_shape: ListShape = "pairs",
         seed: int | None = None,
     ) -> None:
+        super().__init__(RequestRecord)
         self.token = token
         self.timeline = timeline or WhinmovillaTimeline()
         self.qr_format: QrFormat = qr_format
@@ -158,46 +138,7 @@ class FakeWhinmovilla:
         for _ in range(slots):
             self._add_slot()
         self._killed: list[str] = []  # lines whose keys /kill deleted
-        self._requests: list[RequestRecord] = []
-        self._faults: list[_Fault] = []
         self._png_cache: dict[str, str] = {}  # QR content → base64 PNG
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._server = BackgroundServer(app)
-        self.url = self._server.url
-        self._started = False
-        self._stopped = False
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> None:
-        self._server.start()
-        self._started = True
-
-    def stop(self) -> None:
-        if not self._started or self._stopped:
-            return
-        self._stopped = True
-        self._server.stop()
-        if not self._server.loop.is_running():
-            self._server.loop.close()  # else an "unclosed event loop" ResourceWarning at GC
-
-    def __enter__(self) -> FakeWhinmovilla:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _on_loop(self, fn: Callable[[], T]) -> T:
-        """Run `fn` where the state lives: on the server loop once it runs, else right here."""
-        try:
-            here = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
-        if not self._started or self._stopped or here is self._server.loop:
-            return fn()
-        return self._server.call(fn)
 
     # ------------------------------------------------------------------ knobs
 
@@ -234,40 +175,6 @@ class FakeWhinmovilla:
     def add_slots(self, n: int) -> list[str]:
         return self._on_loop(lambda: [self._add_slot().id for _ in range(n)])
 
-    def fail_next(
-        self,
-        path_contains: str,
-        *,
-        status: int = 500,
-        body: str | bytes = "<html><body><h1>502 Bad Gateway</h1></body></html>",
-        content_type: str = "text/html",
-        times: int = 1,
-    ) -> None:
-        """Answer the next matching requests with this error (default: a proxy's HTML page).
-
-        Faults match a substring of the request path, are used in the order they were added, and
-        apply before anything else: the request is recorded but the gateway never sees it.
-        """
-        raw = body.encode() if isinstance(body, str) else body
-        self._add_fault(
-            _Fault("fail", path_contains, times, status=status, body=raw, content_type=content_type)
-        )
-
-    def delay_next(self, path_contains: str, seconds: float, times: int = 1) -> None:
-        """Hold the next matching replies for `seconds`, then answer them normally."""
-        self._add_fault(_Fault("delay", path_contains, times, seconds=seconds))
-
-    def drop_next(self, path_contains: str, times: int = 1) -> None:
-        """Close the connection of the next matching requests without an answer."""
-        self._add_fault(_Fault("drop", path_contains, times))
-
-    def malformed_next(self, path_contains: str, times: int = 1) -> None:
-        """Answer the next matching requests with 200 and a truncated JSON body."""
-        self._add_fault(_Fault("malformed", path_contains, times))
-
-    def _add_fault(self, fault: _Fault) -> None:
-        self._on_loop(lambda: self._faults.append(fault))
-
     # ------------------------------------------------------------------ what happened
 
     @property
@@ -297,13 +204,6 @@ class FakeWhinmovilla:
     @property
     def killed(self) -> list[str]:
         return self._on_loop(lambda: list(self._killed))
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        return self._on_loop(lambda: list(self._requests))
-
-    def requests_to(self, path_contains: str) -> list[RequestRecord]:
-        return [r for r in self.requests if path_contains in r.path]
 
     # ------------------------------------------------------------------ slots and the clock
 
@@ -378,44 +278,9 @@ class FakeWhinmovilla:
 
     # ------------------------------------------------------------------ HTTP
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        try:
-            self._requests.append(
-                RequestRecord(
-                    method=request.method,
-                    path=request.path,
-                    headers={k.lower(): v for k, v in request.headers.items()},
-                    at=time.monotonic(),
-                )
-            )
-            fault = self._take_fault(request.path)
-            if fault is not None:
-                if fault.kind == "delay":
-                    await asyncio.sleep(fault.seconds)
-                elif fault.kind == "drop":
-                    if request.transport is not None:
-                        request.transport.close()
-                    return web.Response()  # never reaches the client
-                elif fault.kind == "malformed":
-                    return web.Response(body=TRUNCATED_JSON, content_type="application/json")
-                else:
-                    return web.Response(
-                        status=fault.status,
-                        body=fault.body,
-                        headers={"Content-Type": fault.content_type},
-                    )
-            return self._dispatch(request)
-        except Exception as exc:  # the emulator answers, whatever happens
-            return web.Response(status=500, text=f"500 Internal Server Error\n{exc!r}")
-
-    def _take_fault(self, path: str) -> _Fault | None:
-        for fault in self._faults:
-            if fault.path_contains in path:
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
+    async def _respond(self, request: web.Request) -> web.StreamResponse:
+        faulty = await self._intake(request)
+        return faulty if faulty is not None else self._dispatch(request)
 
     def _dispatch(self, request: web.Request) -> web.Response:
         scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
