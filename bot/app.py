@@ -38,11 +38,13 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or _stop_on_signals()
     token = settings.telegram_bot_token.get_secret_value()
     secrets.add(token)
+    gateways = build_gateways(
+        settings
+    )  # first: a misconfigured gateway stops the bot before it writes anything
     key_dir = settings.sqlite_path.parent if settings.sqlite_path else Path("data")
     cipher = load_cipher(
         settings.encryption_key.get_secret_value() if settings.encryption_key else None, key_dir
     )
-    gateways = build_gateways(settings)
     await init_db(settings.database_url)
     app = (
         Application.builder()
@@ -66,6 +68,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         rate_per_minute=settings.send_rate_per_minute,
         daily_cap=settings.send_daily_cap,
         max_attempts=settings.send_max_attempts,
+        backoff=settings.send_retry_backoff,
     )
     chats = ChatService(lines, views, check_interval=settings.link_check_interval)
     Handlers(settings, connect, sender, chats, views).register(app)

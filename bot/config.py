@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     send_rate_per_minute: int = Field(20, ge=1)
     send_daily_cap: int = Field(500, ge=1)
     send_max_attempts: int = Field(5, ge=1)
+    # Seconds before the first retry of a failed send; doubles with each attempt (with jitter).
+    send_retry_backoff: float = Field(2.0, ge=0)
     # How often linked chats are checked in the background for a lost link (seconds).
     link_check_interval: float = Field(300.0, gt=0)
 

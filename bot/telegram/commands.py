@@ -39,6 +39,20 @@ COMMANDS: tuple[Command, ...] = (
         "Отправить сообщение WhatsApp (или ответить на сообщение: /send НОМЕР)",
     ),
     Command(
+        "sendfile",
+        "/sendfile PHONE URL [caption]",
+        "/sendfile +7 987 274-50-52 https://example.com/photo.jpg Look!",
+        "Send an image or file by its URL",
+        "Отправить картинку или файл по ссылке",
+    ),
+    Command(
+        "code",
+        "/code PHONE",
+        "/code +7 987 274-50-52",
+        "While connecting: a code to link by phone number instead of the QR",
+        "Во время подключения: код для привязки по номеру вместо QR",
+    ),
+    Command(
         "chats",
         "/chats",
         "/chats",

@@ -139,7 +139,7 @@ class Handlers:
             if gateway not in self.connect.lines.gateways:
                 names = ", ".join(self.connect.lines.gateways)
                 raise UsageError(
-                    "connect", t(_lang(context), "unknown_gateway", name=gateway, names=names)
+                    "connect", t(_lang(context), "unknown_gateway", name=gateway[:40], names=names)
                 )
         elif len(self.connect.lines.gateways) > 1:
             titles = {name: driver.title for name, driver in self.connect.lines.gateways.items()}
@@ -478,7 +478,7 @@ class Handlers:
             text = t(
                 lang,
                 "usage_error",
-                problem=context.error.problem,
+                problem=Html(context.error.problem),  # built by t(): already escaped
                 usage_label=t(lang, "help_usage"),
                 usage=command.usage,
                 example_label=t(lang, "help_example"),

@@ -1,0 +1,283 @@
+"""The real `python -m bot` process, killed with SIGKILL at bad moments and started again.
+
+The process gets only configuration-contract variables (plus PATH and HOME) that point at the
+fakes running in this test process, and a SQLite file of its own. Its stderr is kept per run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from tests.conftest import USER, assigned_instance
+from tests.fakes.telegram import FakeMessage, FakeTelegram
+from tests.fakes.wappim import FakeWappim
+
+ROOT = Path(__file__).resolve().parents[2]  # the project root: `python -m bot` runs from there
+PHONE = "89872745052"
+RECIPIENT = "79872745052"
+ACCOUNT = "79991234567"
+
+
+class BotProcess:
+    def __init__(
+        self, telegram: FakeTelegram, wappim: FakeWappim, workdir: Path, level: str = "INFO"
+    ) -> None:
+        self.telegram = telegram
+        self.workdir = workdir
+        self.db_path = workdir / "bot.sqlite3"
+        self.encryption_key = Fernet.generate_key().decode()
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", str(workdir)),
+            "TELEGRAM_BOT_TOKEN": telegram.token,
+            "TELEGRAM_API_URL": telegram.api_url,
+            "TELEGRAM_FILE_URL": telegram.file_url,
+            "WAPP_API_URL": wappim.url,
+            "DATABASE_URL": f"sqlite://{self.db_path}",
+            "STATUS_POLL_INTERVAL": "0.05",
+            "ENCRYPTION_KEY": self.encryption_key,
+            "LOG_LEVEL": level,
+        }
+        self.logs: list[Path] = []
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert self.proc is None, "already running"
+        polls_before = len(self.telegram.calls_of("deleteWebhook"))
+        log = self.workdir / f"stderr-{len(self.logs)}.log"
+        self.logs.append(log)
+        with log.open("wb") as stderr:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot"],
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        proc = self.proc
+        # deleteWebhook comes right before polling, after the outbox recovered and connects resumed.
+        self.telegram.wait_for(
+            lambda: (
+                len(self.telegram.calls_of("deleteWebhook")) > polls_before
+                or proc.poll() is not None
+            ),
+            30,
+        )
+        assert proc.poll() is None, f"the bot exited at start:\n{self.stderr()[-3000:]}"
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        code = self.proc.wait(30)
+        self.proc = None
+        assert code == 0, f"exit code {code}:\n{self.stderr()[-3000:]}"
+
+    def stderr(self) -> str:
+        return "".join(log.read_text(errors="replace") for log in self.logs if log.exists())
+
+    def chat_ui(self) -> tuple[int, int] | None:
+        """(ui_message_id, ui_is_photo) of the newest chat row, read straight from SQLite."""
+        if not self.db_path.exists():
+            return None
+        uri = f"file:{self.db_path}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=2)) as con:
+            query = "SELECT ui_message_id, ui_is_photo FROM whatsapp_chat ORDER BY id DESC LIMIT 1"
+            found = con.execute(query).fetchone()
+        return (int(found[0]), int(found[1])) if found else None
+
+    def rows(self, text: str) -> list[tuple[str, int | None]]:
+        """(status, ui_message_id) of the outbox rows with this text, read straight from SQLite."""
+        if not self.db_path.exists():
+            return []
+        uri = f"file:{self.db_path}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=2)) as con:
+            query = "SELECT status, ui_message_id FROM outgoing_message WHERE text = ?"
+            return [(str(s), m) for s, m in con.execute(query, (text,)).fetchall()]
+
+
+@pytest.fixture
+def process(telegram: FakeTelegram, wappim: FakeWappim, tmp_path: Path) -> Iterator[BotProcess]:
+    bot = BotProcess(telegram, wappim, tmp_path)
+    yield bot
+    if bot.proc is not None:
+        bot.proc.kill()
+        bot.proc.wait(10)
+
+
+def link(telegram: FakeTelegram, wappim: FakeWappim, name: str = "Ivan") -> int:
+    telegram.send_text(USER, "/connect")
+    telegram.wait_message(USER, "Linked devices", photo=True)
+    instance = assigned_instance(wappim)
+    wappim.scan(instance, name=name, number=ACCOUNT)
+    telegram.wait_message(USER, "connected as")
+    return instance
+
+
+def bodies(wappim: FakeWappim, text: str) -> int:
+    return sum(1 for m in wappim.sent if m.body == text)
+
+
+def pending(telegram: FakeTelegram, message_id: int) -> bool:
+    return any(
+        (u.get("message") or {}).get("message_id") == message_id for u in telegram.pending_updates
+    )
+
+
+@pytest.mark.parametrize("moment", ["photo_shown", "photo_saved"])
+def test_kill_during_connect_then_restart_and_scan(
+    process: BotProcess, telegram: FakeTelegram, wappim: FakeWappim, moment: str
+) -> None:
+    """`photo_shown`: SIGKILL the moment the QR photo appears (before the bot may have stored its
+    message id); `photo_saved`: once the database says the QR is on screen as a photo."""
+    process.start()
+    telegram.send_text(USER, "/connect")
+    photo = telegram.wait_message(USER, "Linked devices", photo=True)
+    if moment == "photo_saved":
+        telegram.wait_for(lambda: process.chat_ui() == (photo.message_id, 1), 5)
+    instance = assigned_instance(wappim)
+    process.kill()
+
+    process.start()
+
+    # The attempt resumed from the database: a QR photo rotates again, and no new line is taken.
+    def rotating() -> FakeMessage | None:
+        shown = [m for m in telegram.messages(USER) if m.photo and not m.deleted]
+        return shown[-1] if shown and len(shown[-1].photos) >= 2 else None
+
+    live = telegram.wait_for(rotating, 10)
+    if moment == "photo_saved":
+        assert live.message_id == photo.message_id, "the same photo is replaced in place"
+    assert [i.id for i in wappim.instances() if i.assigned] == [instance]
+    wappim.scan(instance, name="Kill Nine", number=ACCOUNT)
+    done = telegram.wait_message(USER, "connected as")
+    assert "Kill Nine" in (done.text or "")
+    assert "+7 999 123-45-67" in (done.text or "")
+    assert sum("connected as" in m.content for m in telegram.messages(USER)) == 1
+    orphans = [m.message_id for m in telegram.messages(USER) if m.photo and not m.deleted]
+    if moment == "photo_saved":
+        assert orphans == [], "the spent QR photo is removed"
+    else:  # killed between sendPhoto and saving its id: that photo is beyond the bot's reach
+        assert orphans in ([], [photo.message_id])
+    sent = telegram.send_text(USER, f"/send {PHONE} after the restart")
+    telegram.wait_message(USER, "Sent to", after=sent)
+    assert bodies(wappim, "after the restart") == 1
+    process.stop()
+    assert "Traceback" not in process.stderr()
+
+
+@pytest.mark.parametrize("moment", ["accepted", "in_flight", "sent"])
+def test_an_update_delivered_twice_is_sent_at_most_once(
+    process: BotProcess, telegram: FakeTelegram, wappim: FakeWappim, moment: str
+) -> None:
+    """SIGKILL before the bot confirmed the /send update: Telegram delivers it again after the
+    restart. `accepted`: the row is stored, the gateway not called yet (the confirmation hangs);
+    `in_flight`: the gateway holds the sendMessage request; `sent`: the gateway answered."""
+    process.start()
+    link(telegram, wappim)
+    text = f"only once {moment}"
+    if moment == "accepted":
+        telegram.set_delay("sendMessage", 1.0)
+    elif moment == "in_flight":
+        wappim.delay_next("sendMessage", 1.0)
+    # The poll held now delivers the /send; the next one (confirming it) never reaches the API.
+    telegram.set_delay("getUpdates", 1.0)
+    telegram.drop_connection_next("getUpdates")
+    update = telegram.send_text(USER, f"/send {PHONE} {text}")
+    if moment == "accepted":
+        telegram.wait_for(lambda: process.rows(text), 5)
+    elif moment == "in_flight":
+        telegram.wait_for(lambda: wappim.requests_to("sendMessage"), 5)
+    else:
+        telegram.wait_message(USER, "Sent to", after=update, timeout=5)
+    assert pending(telegram, update), "the update was confirmed before the kill"
+    process.kill()
+
+    # Let the held requests of the dead process finish (the confirming poll is dropped).
+    telegram.wait_for(lambda: any(c.status == 0 for c in telegram.calls_of("getUpdates")), 5)
+    telegram.set_delay("getUpdates", 0)
+    telegram.set_delay("sendMessage", 0)
+    if moment == "in_flight":  # the gateway completes the request it was holding
+        telegram.wait_for(lambda: bodies(wappim, text) == 1, 5)
+    assert pending(telegram, update)
+    before = max(m.message_id for m in telegram.messages(USER))
+
+    process.start()
+    telegram.wait_for(lambda: not pending(telegram, update), 10)  # redelivered and confirmed
+    if moment == "accepted":
+        telegram.wait_message(USER, "Sent to", after=before, timeout=15)
+    elif moment == "in_flight":
+        unsure = telegram.wait_message(USER, "don't know whether", after=update, timeout=10)
+        assert "Send again" in str(unsure.buttons)
+    telegram.wait_for(lambda: all(s not in ("queued", "sending") for s, _ in process.rows(text)))
+    time.sleep(0.5)  # time for a second WhatsApp message, if one were coming
+    assert bodies(wappim, text) == 1, f"{bodies(wappim, text)} WhatsApp messages for one /send"
+    assert len(process.rows(text)) == 1
+    if moment == "sent":  # already done: the redelivered update is not answered again
+        assert max(m.message_id for m in telegram.messages(USER)) == before
+    process.stop()
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "INFO"])
+def test_a_whole_session_leaks_no_secret(
+    telegram: FakeTelegram, wappim: FakeWappim, tmp_path: Path, level: str
+) -> None:
+    process = BotProcess(telegram, wappim, tmp_path, level)
+    process.start()
+    try:
+        telegram.send_text(USER, "/connect")
+        photo = telegram.wait_message(USER, "Linked devices", photo=True)
+        telegram.wait_for(lambda: len(telegram.message(USER, photo.message_id).photos) >= 2)
+        instance = assigned_instance(wappim)
+        wappim.scan(instance, name="Keeper", number=ACCOUNT)
+        telegram.wait_message(USER, "connected as")
+        sent = telegram.send_text(USER, f"/send {PHONE} a secret session")
+        telegram.wait_message(USER, "Sent to", after=sent)
+        asked = telegram.send_text(USER, "/status")
+        telegram.wait_message(USER, "State: connected", after=asked)
+        asked = telegram.send_text(USER, "/disconnect")
+        confirm = telegram.wait_message(USER, "Disconnect", after=asked)
+        telegram.press_button(USER, confirm.message_id, "Yes")
+        telegram.wait_message(USER, "Disconnected")
+        process.stop()
+    finally:
+        if process.proc is not None:
+            process.kill()
+    log = process.stderr()
+    assert "bot started" in log
+    secrets = {
+        "bot token": telegram.token,
+        "bot token secret part": telegram.token.split(":", 1)[1],
+        "WAPP_TOKEN": wappim.token,
+        "instance token": wappim.instance(instance).token,
+        "ENCRYPTION_KEY": process.encryption_key,
+    }
+    for name, secret in secrets.items():
+        assert secret not in log, f"the {name} is in the {level} log"
+    if level == "INFO":
+        assert RECIPIENT not in log, "the recipient's phone is in full in the INFO log"
+        assert ACCOUNT not in log, "the account's phone is in full in the INFO log"
+        assert "7987***5052" in log  # masked, yet still there to correlate
+    else:
+        assert " DEBUG " in log
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("bot.sqlite3*"))
+    assert stored, "no database file"
+    assert wappim.instance(instance).token.encode() not in stored, "instance token in clear"
+    assert telegram.token.encode() not in stored
