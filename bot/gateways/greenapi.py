@@ -43,7 +43,7 @@ from bot.gateways.base import (
     SentMessage,
     UpstreamError,
 )
-from bot.gateways.http import GatewayHttp, json_body
+from bot.gateways.http import GatewayHttp, json_body, sent_body
 from bot.gateways.qr import qr_from_image, qr_from_text
 from bot.logs import secrets
 
@@ -449,7 +449,8 @@ class GreenApiGateway(Gateway):
             raise_for_status(response, method)
             if not response.content.strip():
                 return None
-            return json_body(response, NAME)
+            # An unreadable 200 to a send means "probably sent": ambiguous, not retriable.
+            return (json_body if idempotent else sent_body)(response, NAME)
         except GatewayError as exc:
             # GatewayHttp names the path (token included) in 5xx details; a body may echo it.
             clean = _scrubbed(exc, line.token)

@@ -148,3 +148,14 @@ def json_body(response: httpx.Response, name: str) -> Any:
         raise UpstreamError(
             f"{name}: not JSON (HTTP {response.status_code}): {snippet!r}"
         ) from None
+
+
+def sent_body(response: httpx.Response, name: str) -> Any:
+    """The body of an answer to a send. A success status with an unreadable body means the
+    gateway probably sent the message: that is an ambiguous outcome, never a retriable error."""
+    try:
+        return response.json()
+    except ValueError:
+        if response.status_code < 300:
+            raise NetworkError(f"{name}: unreadable answer to a send", request_sent=True) from None
+        raise UpstreamError(f"{name}: not JSON (HTTP {response.status_code})") from None

@@ -75,7 +75,7 @@ from bot.gateways.base import (
     SentMessage,
     UpstreamError,
 )
-from bot.gateways.http import GatewayHttp, json_body
+from bot.gateways.http import GatewayHttp, json_body, sent_body
 from bot.logs import secrets
 
 log = logging.getLogger(__name__)
@@ -274,10 +274,10 @@ class ItdGateway(Gateway):
     async def _call(self, method: str, body: dict[str, Any], *, idempotent: bool) -> dict[str, Any]:
         # httpx's json= sets `Content-Type: application/json`, which ITD requires (415 otherwise).
         response = await self.http.request("POST", method, json=body, idempotent=idempotent)
-        return _envelope(response, method)
+        return _envelope(response, method, sending=not idempotent)
 
 
-def _envelope(response: httpx.Response, method: str) -> dict[str, Any]:
+def _envelope(response: httpx.Response, method: str, *, sending: bool = False) -> dict[str, Any]:
     """The reply's JSON envelope when it says OK; otherwise the matching GatewayError."""
     status = response.status_code
     try:
@@ -290,8 +290,9 @@ def _envelope(response: httpx.Response, method: str) -> dict[str, Any]:
     effective = code if status < 400 and isinstance(code, int) and code >= 400 else status
     if effective < 400 and status_api in ("", "OK"):
         if not isinstance(body, dict):
-            # Not JSON at all (an HTML page, a truncated body): json_body says so.
-            parsed = json_body(response, "ITD")
+            # Not JSON at all (an HTML page, a truncated body). After a send that probably
+            # went out: ambiguous (sent_body), never a retriable error.
+            parsed = (sent_body if sending else json_body)(response, "ITD")
             raise UpstreamError(f"ITD {method}: reply is {type(parsed).__name__}, not an object")
         return envelope
     message = str(envelope.get("message") or "").strip()[:120]

@@ -23,7 +23,7 @@ from bot.gateways.base import (
     SentMessage,
     UpstreamError,
 )
-from bot.gateways.http import GatewayHttp, json_body
+from bot.gateways.http import GatewayHttp, json_body, sent_body
 from bot.gateways.qr import qr_from_text
 from bot.logs import secrets
 
@@ -156,7 +156,7 @@ class WappimGateway(Gateway):
             idempotent=False,
         )
         self._raise_http(response.status_code, response)
-        return parse_sent(json_body(response, "wapp.im"))
+        return parse_sent(sent_body(response, "wapp.im"))
 
     async def logout(self, line: Line) -> None:
         await self._call(line, "logout")

@@ -9,6 +9,7 @@ guarded by a conditional update on `User.connecting`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,8 @@ class ConnectService:
         self.poll_interval = poll_interval
         self.timeout = timeout
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._unsaved: dict[int, tuple[Ui, str]] = {}
+        self._orphans: set[asyncio.Task[None]] = set()
 
     async def start(
         self,
@@ -59,12 +62,17 @@ class ConnectService:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         chat = await self._connecting_chat(user_id)
+        unsaved = self._unsaved.pop(user_id, None)
         if chat is None and task is None:
             await self._unlock(user_id)
             return False
         if chat is not None:
             user = await User.get(id=user_id)
             await self._end(chat, user.language, Outcome.CANCELLED, None)
+        elif unsaved is not None:  # cancelled while the gateway was handing out the line
+            ui, lang = unsaved
+            with contextlib.suppress(UserUnreachable):
+                await self.view.ended(ui, lang, Outcome.CANCELLED, None)
         await self._unlock(user_id)
         return True
 
@@ -130,9 +138,16 @@ class ConnectService:
     ) -> None:
         lang = user.language
         ui = await self.view.begin(ui_chat_id, lang)
+        self._unsaved[user.id] = (ui, lang)  # until the chat row exists, /cancel needs this
+        # Shielded: a /cancel now must not lose a line the gateway already handed out.
+        acquiring = asyncio.ensure_future(gateway.acquire(credentials))
         try:
-            line = await gateway.acquire(credentials)
+            line = await asyncio.shield(acquiring)
+        except asyncio.CancelledError:
+            acquiring.add_done_callback(lambda done: self._give_back(gateway, done))
+            raise
         except GatewayError as exc:
+            self._unsaved.pop(user.id, None)
             log.info("connect: %s gave no line: %s", gateway.name, exc.detail)
             await self._unlock(user.id)
             await self.view.ended(ui, lang, Outcome.FAILED, exc)
@@ -156,6 +171,7 @@ class ConnectService:
             ui_chat_id=ui.chat_id,
             ui_message_id=ui.message_id,
         )
+        self._unsaved.pop(user.id, None)
         log.info(
             "connect: user %s got %s line %s (chat %s)",
             user.id,
@@ -254,12 +270,28 @@ class ConnectService:
         log.info("connect: chat %s ended: %s", chat.id, outcome)
         await self.view.ended(ui, lang, outcome, error)
 
-    async def _release(self, chat: WhatsAppChat) -> None:
-        gateway, line = self.lines.of(chat)
+    def _give_back(self, gateway: Gateway, acquiring: asyncio.Future[Line]) -> None:
+        """A line acquired for an attempt that was cancelled meanwhile goes back to the gateway."""
+        if acquiring.cancelled() or acquiring.exception() is not None:
+            return
+        task = asyncio.create_task(self._release_line(gateway, acquiring.result()))
+        self._orphans.add(task)
+        task.add_done_callback(self._orphans.discard)
+
+    async def _release_line(self, gateway: Gateway, line: Line) -> None:
         try:
             await gateway.release(line)
         except GatewayError as exc:
-            log.info("connect: release of chat %s failed (%s)", chat.id, exc.kind)
+            log.info(
+                "connect: release of %s line %s failed (%s)",
+                gateway.name,
+                line.instance_id,
+                exc.kind,
+            )
+
+    async def _release(self, chat: WhatsAppChat) -> None:
+        gateway, line = self.lines.of(chat)
+        await self._release_line(gateway, line)
 
     async def _connecting_chat(self, user_id: int) -> WhatsAppChat | None:
         return (

@@ -158,10 +158,15 @@ class SendService:
     async def send_again(self, user: User, message_id: int) -> OutgoingMessage | None:
         """The user asked to resend a failed message (their own only)."""
         old = await OutgoingMessage.get_or_none(id=message_id, chat__owner_id=user.id)
-        if old is None or old.status is not MessageStatus.FAILED:
+        if old is None:
+            return None
+        # Conditional: of two taps on "Send again", only one re-queues the message.
+        requeued = await OutgoingMessage.filter(id=old.id, status=MessageStatus.FAILED).update(
+            status=MessageStatus.QUEUED, error=None, attempts=0
+        )
+        if not requeued:
             return None
         old.status, old.error, old.attempts = MessageStatus.QUEUED, None, 0
-        await old.save(update_fields=["status", "error", "attempts", "updated_at"])
         await self.release(old, old.ui_message_id)
         return old
 
