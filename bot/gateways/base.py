@@ -19,6 +19,7 @@ Users never see these texts: `bot.telegram.texts` turns each kind into one sente
 from __future__ import annotations
 
 import enum
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -161,10 +162,24 @@ class LineStatus:
     raw: str = ""  # the gateway's own word for the state, shown in /status
 
 
+def digits(value: object) -> str:
+    """The ASCII digits of `value` ("+7 (987) 274-50-52" → "79872745052"; never "²" or "٣")."""
+    return "".join(re.findall(r"[0-9]", str(value or "")))
+
+
 @dataclass(frozen=True)
 class Account:
+    """The linked account, tidied here once for every driver: a one-line display name of at most
+    128 characters, and the phone as international digits (E.164: at most 15), or None."""
+
     name: str | None
     phone: str | None
+
+    def __post_init__(self) -> None:
+        name = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", self.name or "").split())[:128]
+        phone = digits(self.phone)
+        object.__setattr__(self, "name", name or None)
+        object.__setattr__(self, "phone", phone if 0 < len(phone) <= 15 else None)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from bot.gateways.base import (
     RateLimitedError,
     SentMessage,
     UpstreamError,
+    digits,
 )
 from bot.gateways.http import GatewayHttp, json_body, sent_body
 from bot.gateways.qr import qr_from_image, qr_from_text
@@ -77,7 +78,7 @@ _DELIVERY: dict[str, Delivery] = {
 }
 
 STALE_AUTH_RAW = "needs logout"  # shown in /status when `qr` says "Instance has auth…"
-_ID = re.compile(r"\d{1,20}")
+_ID = re.compile(r"[0-9]{1,20}")
 # Real tokens are 50 hex characters. Anything outside this set would change the URL path (a "/"),
 # and very short values would not be masked by the log redactor (it ignores < 6 characters).
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,200}")
@@ -131,10 +132,10 @@ def normalise_api_url(value: str) -> str:
 
 
 def chat_id(phone: str) -> str:
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    if not digits:
+    number = digits(phone)
+    if not number:
         raise InvalidRequestError("Green-API: the recipient has no digits")
-    return f"{digits}@c.us"
+    return f"{number}@c.us"
 
 
 def file_name_for(url: str, given: str | None) -> str:
@@ -327,7 +328,7 @@ class GreenApiGateway(Gateway):
         body = await self._call(line, "GET", "getWaSettings", idempotent=True)
         if not isinstance(body, dict):
             raise UpstreamError("Green-API: getWaSettings reply is not an object")
-        phone = "".join(ch for ch in str(body.get("phone") or "") if ch.isdigit()) or None
+        phone = digits(body.get("phone")) or None
         return Account(name=await self._own_name(line, phone), phone=phone)
 
     async def _own_name(self, line: Line, phone: str | None) -> str | None:

@@ -22,6 +22,7 @@ from bot.gateways.base import (
     NotReadyError,
     SentMessage,
     UpstreamError,
+    digits,
 )
 from bot.gateways.http import GatewayHttp, json_body, sent_body
 from bot.gateways.qr import qr_from_text
@@ -71,10 +72,10 @@ def parse_account(body: Any) -> Account:
     if not isinstance(body, dict):
         raise UpstreamError("wapp.im: me reply is not an object")
     name = body.get("name") or body.get("pushname") or None
-    phone = _digits(body.get("number"))
+    phone = digits(body.get("number"))
     if not phone:
         # `id` is "<digits>@c.us" when known, and the literal "undefined" before that.
-        phone = _digits(str(body.get("id") or "").split("@", 1)[0])
+        phone = digits(str(body.get("id") or "").split("@", 1)[0])
     return Account(name=str(name) if name else None, phone=phone or None)
 
 
@@ -99,10 +100,6 @@ def _raise_error_fields(body: dict[str, Any]) -> None:
     if "token" in text.lower():
         raise AuthError(f"wapp.im: {text}")
     raise InvalidRequestError(f"wapp.im: {text}")
-
-
-def _digits(value: object) -> str:
-    return "".join(ch for ch in str(value or "") if ch.isdigit())
 
 
 class WappimGateway(Gateway):

@@ -73,6 +73,7 @@ from bot.gateways.base import (
     RateLimitedError,
     SentMessage,
     UnsupportedError,
+    digits,
 )
 from bot.gateways.http import GatewayHttp, json_body
 from bot.gateways.qr import qr_from_text
@@ -135,10 +136,6 @@ def _text(value: object) -> str | None:
         return None
     text = str(value).strip()
     return text or None
-
-
-def _digits(value: object) -> str:
-    return "".join(ch for ch in str(value or "") if ch.isdigit())
 
 
 def parse_qr(value: str) -> Qr | None:
@@ -307,7 +304,7 @@ class WhinmovillaGateway(Gateway):
 
     async def _line_of(self, slot: str) -> str | None:
         lines = dict(parse_pairs(await self._json("slots2lines"), SLOT_KEYS, LINE_KEYS))
-        return _digits(lines.get(slot)) or None
+        return digits(lines.get(slot)) or None
 
     async def _json(self, path: str) -> Any:
         response = await self.http.request("GET", path, idempotent=True)

@@ -13,6 +13,7 @@ import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from telegram import Message, Update
 from telegram.constants import ChatType
@@ -193,7 +194,7 @@ class Handlers:
                 "send", _phone_problem(lang, exc, self.settings.default_region)
             ) from None
         if not text and reply is not None:
-            text = (reply.text or reply.caption or "").strip()
+            text = _typed(reply.text or reply.caption or "").strip()
             if not text:
                 raise UsageError("send", t(lang, "reply_no_text"))
         if not text:
@@ -214,10 +215,10 @@ class Handlers:
             ) from None
         if not rest:
             raise UsageError("sendfile", t(lang, "url_missing"))
-        url, _, caption = rest.partition(" ")
-        if not url.startswith(("http://", "https://")) or len(url) > 2048:
+        url, caption = _file_args(rest)
+        if not _is_web_url(url):
             raise UsageError("sendfile", t(lang, "url_invalid", raw=url[:60]))
-        await self._queue(update, context, phone.digits, caption.strip(), media_url=url)
+        await self._queue(update, context, phone.digits, caption, media_url=url)
 
     async def _queue(
         self,
@@ -551,7 +552,32 @@ def _after_command(text: str) -> str:
     parts = text.split(maxsplit=1)
     if len(parts) < 2:
         return ""
-    return text[text.index(parts[0]) + len(parts[0]) :].lstrip(" \t")
+    return _typed(text[text.index(parts[0]) + len(parts[0]) :].lstrip(" \t"))
+
+
+def _typed(text: str) -> str:
+    """Text as it is kept and sent: without NUL, which no keyboard types, WhatsApp drops and
+    PostgreSQL cannot store."""
+    return text.replace("\x00", "")
+
+
+def _file_args(rest: str) -> tuple[str, str]:
+    """`https://x/a.pdf Caption…` → the URL and the caption (which may start on the next line)."""
+    url, *caption = rest.split(maxsplit=1)  # the caption keeps its own lines
+    return url, caption[0].strip() if caption else ""
+
+
+def _is_web_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "http://[" (a broken IPv6 host)
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and url.isprintable()
+        and len(url) <= 2048
+    )
 
 
 def _phone_problem(lang: str, exc: PhoneError, region: str) -> str:

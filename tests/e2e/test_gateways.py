@@ -114,6 +114,17 @@ async def test_green_api_with_own_credentials(
         "79872745052@c.us",
         "Привет из Telegram",
     )
+    url = "https://cdn.example.com/files/report.pdf"
+    await reply(telegram, USER, f"/sendfile 89872745052 {url}\nОтчёт\nза май", "Sent to +7 987")
+    assert (green.sent[-1].method, green.sent[-1].fields) == (
+        "sendFileByUrl",
+        {
+            "chatId": "79872745052@c.us",
+            "urlFile": url,
+            "fileName": "report.pdf",
+            "caption": "Отчёт\nза май",
+        },
+    )
     green.set_state(instance, "yellowCard")
     status = await reply(telegram, USER, "/status", "State")
     assert "yellowCard" in (status.text or "") and "/reboot" in (status.text or "")
@@ -130,15 +141,22 @@ async def test_green_api_wrong_token_is_explained(
     assert "idInstance apiTokenInstance [apiUrl]" in (half.text or "")
 
 
-async def test_green_api_asks_for_credentials_and_deletes_them(multi: RunningBot, telegram: FakeTelegram, green: FakeGreenApi) -> None:
+async def test_green_api_asks_for_credentials_and_deletes_them(
+    multi: RunningBot, telegram: FakeTelegram, green: FakeGreenApi
+) -> None:
     asked = await reply(telegram, USER, "/connect greenapi", "Send me your Green-API instance")
     assert "idInstance apiTokenInstance [apiUrl]" in (asked.text or "")
     instance, token = green.add_instance(phone="79001112233")  # already linked on the phone
     secret = telegram.send_text(USER, f"{instance} {token} {green.url}")
     done = await in_thread(telegram.wait_message, USER, "connected as", after=secret)
     assert "+7 900 111-22-33" in (done.text or "")
-    assert any(c.method == "deleteMessage" and str(c.params.get("message_id")) == str(secret) for c in telegram.calls)
-    assert token not in str([c.params for c in telegram.calls if c.method != "getUpdates"]), "the token is never echoed"
+    assert any(
+        c.method == "deleteMessage" and str(c.params.get("message_id")) == str(secret)
+        for c in telegram.calls
+    )
+    assert token not in str([c.params for c in telegram.calls if c.method != "getUpdates"]), (
+        "the token is never echoed"
+    )
 
 
 async def test_itd_operator_line_sends_and_reports_credits(

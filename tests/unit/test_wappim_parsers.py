@@ -206,6 +206,15 @@ def test_account_phone_unknown(body: dict[str, Any]) -> None:
     assert parse_account(body) == Account(name=None, phone=None)
 
 
+def test_account_is_tidied_for_display_and_storage() -> None:
+    # Whatever a gateway sends, the name is one line of at most 128 characters and the phone at
+    # most 15 ASCII digits (E.164): PostgreSQL refuses NUL and over-long values.
+    odd = parse_account({"name": " Ivan\x00\n  Petrov\t", "number": "+7 999 123²45 67"})
+    assert odd == Account(name="Ivan Petrov", phone="79991234567")  # "²" is no digit of it
+    assert len(parse_account({"name": "я" * 500}).name or "") == 128
+    assert parse_account({"name": "\x00\n", "number": "1" * 16}) == Account(None, None)
+
+
 def test_account_name_falls_back_to_pushname() -> None:
     assert parse_account({"name": "", "pushname": "Pushy"}).name == "Pushy"
     assert parse_account({"pushname": "Pushy", "name": "Real"}).name == "Real"
