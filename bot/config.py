@@ -76,6 +76,19 @@ class Settings(BaseSettings):
     whin_api_url: str = "https://apinmovilla.inutil-labs.com"
     whin_token: SecretStr | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_means_default(cls, values: object) -> object:
+        """`KEY=  ` is treated like `KEY=` (the default), and values lose stray spaces and line
+        ends (a token pasted with a trailing newline still works)."""
+        if not isinstance(values, dict):
+            return values
+        return {
+            key: value.strip() if isinstance(value, str) else value
+            for key, value in values.items()
+            if not (isinstance(value, str) and not value.strip())
+        }
+
     @field_validator("allowed_user_ids", "admin_user_ids", "gateways", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

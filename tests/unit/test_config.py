@@ -145,6 +145,20 @@ def test_empty_variables_mean_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.itd_token is None
 
 
+def test_blank_variables_mean_defaults_and_values_lose_stray_spaces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", " 123:abc\n")
+    for name in ("STATUS_POLL_INTERVAL", "DEFAULT_GATEWAY", "WAPP_TOKEN", "ITD_TOKEN"):
+        monkeypatch.setenv(name, "  ")
+    monkeypatch.setenv("DEFAULT_REGION", " de ")
+    s = load_settings()
+    assert s.telegram_bot_token.get_secret_value() == "123:abc"
+    assert (s.status_poll_interval, s.default_gateway, s.itd_token) == (2, "wappim", None)
+    assert s.wapp_token.get_secret_value() == WAPP_TEST_TOKEN
+    assert s.default_region == "DE"
+
+
 def test_only_commas_in_a_list_is_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "t")
     monkeypatch.setenv("ALLOWED_USER_IDS", " , ,")
@@ -203,7 +217,7 @@ def test_several_wrong_values_still_one_line(monkeypatch: pytest.MonkeyPatch) ->
     assert "STATUS_POLL_INTERVAL" in message and "LOG_LEVEL" in message
 
 
-@pytest.mark.parametrize("token", [None, ""])
+@pytest.mark.parametrize("token", [None, "", "  ", "\n"])
 def test_missing_bot_token_points_to_botfather(
     monkeypatch: pytest.MonkeyPatch, token: str | None
 ) -> None:
