@@ -8,11 +8,13 @@ Errors (what a caller catches; `kind` is the taxonomy that decides retries):
      ├── NotReadyError                not_ready       no   line not linked / still starting
      ├── InvalidRequestError          invalid_request no   the gateway refused our input
      ├── QuotaError                   quota           no   no credits, no free lines, plan limit
-     ├── UnsupportedError             invalid_request no   the gateway has no such operation
+     ├── UnsupportedError             unsupported     no   the gateway documents no such operation
      ├── RateLimitedError             rate_limited    yes  (after `retry_after`)
      ├── UpstreamError                upstream        yes  5xx, HTML error pages, malformed bodies
      └── NetworkError                 network         yes  only if `request_sent` is False
 
+`unsupported` is ours, beyond the eight kinds of api/gateways.md: "this gateway cannot" deserves
+its own sentence (whinmovilla has no send endpoint), not "the gateway refused your input".
 Users never see these texts: `bot.telegram.texts` turns each kind into one sentence.
 """
 
