@@ -262,6 +262,13 @@ class Gateway(ABC):
         """Send a file/image by URL."""
         raise UnsupportedError(f"{self.title} cannot send files")
 
+    async def send_link(
+        self, line: Line, phone: str, url: str, *, caption: str | None = None
+    ) -> SentMessage:
+        """Send a web page's address; WhatsApp shows its preview. Most gateways have no link
+        type: a text that carries the address is how they do it (Green-API previews by default)."""
+        return await self.send_text(line, phone, f"{caption}\n{url}" if caption else url)
+
     async def delivery(self, line: Line, message_id: str) -> Delivery:
         """Delivery status of a message sent earlier."""
         raise UnsupportedError(f"{self.title} does not report delivery")

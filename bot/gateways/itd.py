@@ -30,8 +30,8 @@ Choices where the seed is silent ([H]):
   with no known country code is refused locally (InvalidRequestError) before any call.
 - **Media.** `send_media` sends `content_type` IMAGE when the file name (else the URL's path)
   ends in .jpg .jpeg .png .gif .webp, FILE otherwise, with `content` = the URL and `caption`.
-  LINK (a page preview) is never chosen: the interface cannot ask for it. ITD has no file-name
-  field, so `filename` only decides the type.
+  LINK (a page preview) is `send_link`'s (/sendlink), never guessed from a URL. ITD has no
+  file-name field, so `filename` only decides the type.
 - **Delivery.** `statusWhatsappByKey` words: READ → READ; else a non-empty `delivered_at` →
   DELIVERED; SENT → SENT; MESSAGE QUEUED → QUEUED (spaces, underscores and case ignored). An
   unknown word with FAIL/ERROR/REJECT in it → FAILED; any other falls back on the timestamps.
@@ -126,7 +126,7 @@ def split_phone(phone: str) -> tuple[str, str]:
 
 
 def media_type(url: str, filename: str | None = None) -> str:
-    """IMAGE when the name ends in an image extension, else FILE (LINK is never guessed)."""
+    """IMAGE when the name ends in an image extension, else FILE (LINK is `send_link`'s)."""
     name = filename or urlsplit(url).path
     dot = name.rfind(".")
     extension = name[dot:].lower() if dot >= 0 else ""
@@ -247,6 +247,15 @@ class ItdGateway(Gateway):
             "phone": national,
             "prefijo": prefijo,
         }
+        if caption:
+            body["caption"] = caption
+        return await self._send(body)
+
+    async def send_link(
+        self, line: Line, phone: str, url: str, *, caption: str | None = None
+    ) -> SentMessage:
+        prefijo, national = split_phone(phone)
+        body = {"content_type": "LINK", "content": url, "phone": national, "prefijo": prefijo}
         if caption:
             body["caption"] = caption
         return await self._send(body)

@@ -108,6 +108,7 @@ class SendService:
         source_chat_id: int,
         source_message_id: int,
         media_url: str | None = None,
+        media_is_link: bool = False,
     ) -> Accepted:
         """Store the message (before anything else) and give it a delivery slot."""
         existing = await OutgoingMessage.get_or_none(
@@ -130,6 +131,7 @@ class SendService:
                 recipient=recipient,
                 text=text,
                 media_url=media_url,
+                media_is_link=media_is_link,
                 next_attempt_at=_now() + ACCEPT_GRACE,
                 source_chat_id=source_chat_id,
                 source_message_id=source_message_id,
@@ -221,7 +223,11 @@ class SendService:
             return
         gateway, line = self.lines.of(chat)
         try:
-            if message.media_url:
+            if message.media_url and message.media_is_link:
+                sent = await gateway.send_link(
+                    line, message.recipient, message.media_url, caption=message.text or None
+                )
+            elif message.media_url:
                 sent = await gateway.send_media(
                     line, message.recipient, message.media_url, caption=message.text or None
                 )

@@ -89,6 +89,9 @@ class OutgoingMessage(Model):
     recipient = fields.CharField(max_length=32)
     text = fields.TextField()  # the message, or the caption of `media_url`
     media_url = fields.CharField(max_length=2048, null=True)  # a file/image sent by URL
+    # `media_url` is a web page, sent as a link (WhatsApp shows its preview), not as a file.
+    # db_default: the column is added to tables that already hold rows (migration 0003).
+    media_is_link = fields.BooleanField(default=False, db_default=False)
     status = fields.CharEnumField(MessageStatus, max_length=16, default=MessageStatus.QUEUED)
     error = fields.CharField(max_length=255, null=True)
     gateway_message_id = fields.CharField(max_length=255, null=True)

@@ -46,6 +46,13 @@ COMMANDS: tuple[Command, ...] = (
         "Отправить картинку или файл по ссылке",
     ),
     Command(
+        "sendlink",
+        "/sendlink PHONE URL [text]",
+        "/sendlink +7 987 274-50-52 https://example.com/news Read this",
+        "Send a link to a web page (WhatsApp shows its preview)",
+        "Отправить ссылку на страницу (WhatsApp покажет превью)",
+    ),
+    Command(
         "code",
         "/code PHONE",
         "/code +7 987 274-50-52",

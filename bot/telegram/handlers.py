@@ -78,6 +78,7 @@ class Handlers:
             "cancel": self.cancel,
             "send": self.send,
             "sendfile": self.send_file,
+            "sendlink": self.send_link,
             "code": self.code,
             "sleep": self.sleep,
             "resume": self.resume,
@@ -202,6 +203,13 @@ class Handlers:
         await self._queue(update, context, phone.digits, text)
 
     async def send_file(self, update: Update, context: Context) -> None:
+        await self._send_address(update, context, "sendfile")
+
+    async def send_link(self, update: Update, context: Context) -> None:
+        await self._send_address(update, context, "sendlink")
+
+    async def _send_address(self, update: Update, context: Context, command: str) -> None:
+        """/sendfile and /sendlink: PHONE URL [caption], the URL a file or a web page."""
         message, lang = update.effective_message, _lang(context)
         if message is None or message.text is None:
             return
@@ -211,14 +219,21 @@ class Handlers:
             )
         except PhoneError as exc:
             raise UsageError(
-                "sendfile", _phone_problem(lang, exc, self.settings.default_region)
+                command, _phone_problem(lang, exc, self.settings.default_region)
             ) from None
         if not rest:
-            raise UsageError("sendfile", t(lang, "url_missing"))
+            raise UsageError(command, t(lang, "url_missing"))
         url, caption = _file_args(rest)
         if not _is_web_url(url):
-            raise UsageError("sendfile", t(lang, "url_invalid", raw=url[:60]))
-        await self._queue(update, context, phone.digits, caption, media_url=url)
+            raise UsageError(command, t(lang, "url_invalid", raw=url[:60]))
+        await self._queue(
+            update,
+            context,
+            phone.digits,
+            caption,
+            media_url=url,
+            media_is_link=command == "sendlink",
+        )
 
     async def _queue(
         self,
@@ -227,13 +242,20 @@ class Handlers:
         recipient: str,
         text: str,
         media_url: str | None = None,
+        media_is_link: bool = False,
     ) -> None:
         message, user, lang = update.effective_message, _user(context), _lang(context)
         if message is None:
             return
         try:
             accepted = await self.sender.accept(
-                user, recipient, text, message.chat_id, message.message_id, media_url=media_url
+                user,
+                recipient,
+                text,
+                message.chat_id,
+                message.message_id,
+                media_url=media_url,
+                media_is_link=media_is_link,
             )
         except NoActiveChat:
             await _reply(update, t(lang, "send_no_chat"))

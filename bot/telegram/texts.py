@@ -168,7 +168,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "“{raw}” is not a web address: use a link that starts with http:// or https://.",
         "ru": "«{raw}» — не ссылка: нужна ссылка, начинающаяся с http:// или https://.",
     },
-    "url_missing": {"en": "The file's URL is missing.", "ru": "Не указана ссылка на файл."},
+    "url_missing": {
+        "en": "The URL is missing: give the address of the file or page.",
+        "ru": "Не указана ссылка (URL) на файл или страницу.",
+    },
     "code_none": {
         "en": "A pairing code is for a running /connect: start one first.",
         "ru": "Код привязки нужен во время подключения: сначала выполните /connect.",

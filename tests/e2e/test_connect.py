@@ -140,9 +140,19 @@ async def test_russian_user_gets_russian_texts(bot: RunningBot, telegram: FakeTe
     assert "Отправить" in str(commands_ru)
 
 
-async def test_help_lists_every_command_with_examples(bot: RunningBot, telegram: FakeTelegram) -> None:
+async def test_help_lists_every_command_with_examples(
+    bot: RunningBot, telegram: FakeTelegram
+) -> None:
     text = (await reply(telegram, USER, "/help", "What I can do")).text or ""
-    for command in ("/start", "/connect", "/send PHONE TEXT", "/chats", "/status", "/disconnect", "/cancel"):
+    for command in (
+        "/start",
+        "/connect",
+        "/send PHONE TEXT",
+        "/chats",
+        "/status",
+        "/disconnect",
+        "/cancel",
+    ):
         assert command in text
     assert "Example: /send +7 987 274-50-52 Hello!" in text
     unknown = await reply(telegram, USER, "/frobnicate now", "don't know the command")

@@ -125,6 +125,12 @@ async def test_green_api_with_own_credentials(
             "caption": "Отчёт\nза май",
         },
     )
+    page = "https://example.com/news"
+    await reply(telegram, USER, f"/sendlink 89872745052 {page} Почитай", "Sent to +7 987")
+    assert (green.sent[-1].method, green.sent[-1].fields["message"]) == (
+        "sendMessage",
+        f"Почитай\n{page}",  # Green-API has no link type: the text carries it (preview by default)
+    )
     green.set_state(instance, "yellowCard")
     status = await reply(telegram, USER, "/status", "State")
     assert "yellowCard" in (status.text or "") and "/reboot" in (status.text or "")
@@ -172,6 +178,12 @@ async def test_itd_operator_line_sends_and_reports_credits(
         "987654321",
         "56",
     )
+    page = "https://example.cl/noticias"
+    await reply(telegram, USER, f"/sendlink +56987654321 {page}\nLee esto", "Sent to +56 9")
+    await reply(telegram, USER, f"/sendfile +56987654321 {page}/foto.png", "Sent to +56 9")
+    link, image = itd.sent[-2:]
+    assert (link.content_type, link.content, link.caption) == ("LINK", page, "Lee esto")
+    assert (image.content_type, image.content) == ("IMAGE", f"{page}/foto.png")
     status = await reply(telegram, USER, "/status", "State")
     assert "credits" in (status.text or "").lower()
     itd.set_credits(0)
@@ -179,7 +191,7 @@ async def test_itd_operator_line_sends_and_reports_credits(
     failed = await in_thread(telegram.wait_message, USER, "Not sent")
     assert "limit" in (failed.text or "")
     sends = [r.fields.get("content") for r in itd.requests if "sendWhatsapp" in r.path]
-    assert len(sends) == 2, sends  # 502 NOT_CREDITS is never retried
+    assert len(sends) == 4, sends  # 502 NOT_CREDITS is never retried
 
 
 async def test_whinmovilla_slot_qr_sleep_resume_and_no_send(

@@ -183,8 +183,12 @@ async def test_wiped_line_is_reported_with_a_reconnect_button(
     assert chats.text
 
 
-async def test_only_allowed_users_get_in_and_admins_see_figures(settings: Settings, telegram: FakeTelegram, wappim: FakeWappim) -> None:
-    running = RunningBot(settings.model_copy(update={"allowed_user_ids": [USER], "admin_user_ids": [USER]}), telegram)
+async def test_only_allowed_users_get_in_and_admins_see_figures(
+    settings: Settings, telegram: FakeTelegram, wappim: FakeWappim
+) -> None:
+    running = RunningBot(
+        settings.model_copy(update={"allowed_user_ids": [USER], "admin_user_ids": [USER]}), telegram
+    )
     await running.start()
     try:
         refused = await reply(telegram, OTHER_USER, "/connect", "private")

@@ -167,12 +167,17 @@ async def test_send_text_works_or_says_it_cannot(case: Case) -> None:
         await _until(case, line, LineState.AWAITING_QR)
         case.link(line)
     await _until(case, line, LineState.AUTHORIZED)
-    if case.can_send:
-        sent = await case.gateway.send_text(line, "56987654321", "contract test")
-        assert sent.message_id is None or isinstance(sent.message_id, str)
-    else:
-        with pytest.raises(UnsupportedError):
-            await case.gateway.send_text(line, "56987654321", "contract test")
+    sends = [
+        case.gateway.send_text(line, "56987654321", "contract test"),
+        case.gateway.send_link(line, "56987654321", "https://example.com/", caption="see"),
+    ]
+    for send in sends:
+        if case.can_send:
+            sent = await send
+            assert sent.message_id is None or isinstance(sent.message_id, str)
+        else:
+            with pytest.raises(UnsupportedError):
+                await send
 
 
 async def test_bad_credentials_are_auth_errors(case: Case) -> None:

@@ -1,0 +1,50 @@
+"""An existing database is upgraded in place at start: every migration applies to tables that
+already hold rows (SQLite, and PostgreSQL when TEST_DATABASE_URL is set), and nothing is lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate
+
+from bot.storage.db import close_db, init_db, tortoise_config
+from bot.storage.models import OutgoingMessage, User, WhatsAppChat
+
+
+async def test_a_database_from_the_first_release_upgrades_with_its_rows(database_url: str) -> None:
+    # The schema of the first release, with one user, one chat and one message, in plain SQL
+    # (today's models have columns that schema lacks).
+    if database_url.startswith("sqlite://"):
+        Path(database_url.removeprefix("sqlite://")).parent.mkdir(parents=True)
+    await migrate(config=tortoise_config(database_url), target="models.0001_initial")
+    await Tortoise.init(config=tortoise_config(database_url))
+    db = Tortoise.get_connection("default")
+    await db.execute_script(
+        """
+        INSERT INTO "user" (id, language, connecting, blocked_bot, created_at)
+            VALUES (5, 'ru', FALSE, FALSE, '2026-01-01 00:00:00+00');
+        INSERT INTO whatsapp_chat (id, owner_id, gateway, instance_id, token_secret, options,
+                state, state_raw, ui_is_photo, qr_count, created_at, updated_at)
+            VALUES (7, 5, 'wappim', '42', 'sealed', '{}', 'authorized', '', FALSE, 0,
+                '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00');
+        INSERT INTO outgoing_message (id, chat_id, recipient, text, status, attempts,
+                next_attempt_at, source_chat_id, source_message_id, created_at, updated_at)
+            VALUES (9, 7, '79872745052', 'Привет', 'sent', 1, '2026-01-01 00:00:00+00', 5, 11,
+                '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00');
+        """
+    )
+    await close_db()
+
+    await init_db(database_url)  # what the bot does at every start
+    try:
+        assert (await User.get(id=5)).language == "ru"
+        assert (await WhatsAppChat.get(id=7)).instance_id == "42"
+        message = await OutgoingMessage.get(id=9)
+        assert (message.text, message.media_url, message.media_is_link) == ("Привет", None, False)
+        await OutgoingMessage.filter(id=9).update(
+            media_url="https://example.com/", media_is_link=True
+        )
+        assert (await OutgoingMessage.get(id=9)).media_is_link
+    finally:
+        await close_db()
