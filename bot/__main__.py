@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from bot.app import run
+from bot.app import StartupError, run
 from bot.config import ConfigError, load_settings
 from bot.gateways.registry import GatewayConfigError
-from bot.logs import setup_logging
+from bot.logs import secrets, setup_logging
 
 
 def main() -> int:
@@ -20,8 +20,8 @@ def main() -> int:
     setup_logging(settings.log_level)
     try:
         asyncio.run(run(settings))
-    except (GatewayConfigError, ValueError) as exc:
-        print(f"bot: {exc}", file=sys.stderr)
+    except (GatewayConfigError, StartupError, ValueError) as exc:
+        print(f"bot: {secrets.redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass

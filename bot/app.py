@@ -9,12 +9,15 @@ in reverse in `finally` (without `close_db` the process would not exit).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from telegram import BotCommand, Update
 from telegram.constants import ParseMode
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, Defaults
 
 from bot.config import Settings
@@ -32,20 +35,38 @@ from bot.telegram.views import TelegramViews
 
 log = logging.getLogger(__name__)
 
+TELEGRAM_RETRY_MAX = 30.0  # seconds between attempts to reach Telegram at start, at most
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message is one line for the operator (and holds no secret)."""
+
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run the bot until `stop` is set (or SIGINT/SIGTERM)."""
     stop = stop or _stop_on_signals()
     token = settings.telegram_bot_token.get_secret_value()
-    secrets.add(token)
-    gateways = build_gateways(
-        settings
-    )  # first: a misconfigured gateway stops the bot before it writes anything
+    secrets.add(token, urlsplit(settings.database_url).password)
+    if settings.encryption_key:
+        secrets.add(settings.encryption_key.get_secret_value())
+    # First: a misconfigured gateway stops the bot before it writes anything.
+    gateways = build_gateways(settings)
     key_dir = settings.sqlite_path.parent if settings.sqlite_path else Path("data")
-    cipher = load_cipher(
-        settings.encryption_key.get_secret_value() if settings.encryption_key else None, key_dir
-    )
-    await init_db(settings.database_url)
+    try:
+        cipher = load_cipher(
+            settings.encryption_key.get_secret_value() if settings.encryption_key else None,
+            key_dir,
+        )
+    except OSError as exc:
+        raise StartupError(f"cannot keep the encryption key in {key_dir}/: {exc}") from exc
+    try:
+        await init_db(settings.database_url)
+    except OSError as exc:  # a folder that cannot be made, a server that does not answer
+        raise StartupError(f"cannot open the database (DATABASE_URL): {exc}") from exc
+    except Exception as exc:  # the driver's own errors: wrong password, no such database, …
+        log.debug("database start-up failed", exc_info=True)
+        name = type(exc).__name__
+        raise StartupError(f"cannot open the database (DATABASE_URL): {name}: {exc}") from exc
     app = (
         Application.builder()
         .token(token)
@@ -73,7 +94,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     chats = ChatService(lines, views, check_interval=settings.link_check_interval)
     Handlers(settings, connect, sender, chats, views).register(app)
     try:
-        await app.initialize()
+        if not await _reach_telegram(app, stop):
+            return
         await _set_commands(app)
         await app.start()
         await sender.start()
@@ -95,15 +117,41 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if app.running:
             await app.stop()
         await app.shutdown()
+        await app.bot.shutdown()  # a no-op after app.shutdown(), unless getMe never succeeded
         for gateway in gateways.values():
             await gateway.aclose()
         await close_db()
 
 
+async def _reach_telegram(app: Application, stop: asyncio.Event) -> bool:  # type: ignore[type-arg]
+    """getMe until Telegram answers: a network outage at start is waited out, not fatal.
+    False if asked to stop while waiting."""
+    delay = 1.0
+    while True:
+        try:
+            await app.initialize()
+            return True
+        except InvalidToken:  # PTB's own message quotes the token: never show it
+            raise StartupError(
+                "Telegram rejected TELEGRAM_BOT_TOKEN: copy the token again from @BotFather"
+            ) from None
+        except NetworkError as exc:  # TimedOut included
+            log.warning("Telegram is unreachable (%s); trying again in %.0f s", exc, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        if stop.is_set():
+            return False
+        delay = min(delay * 2, TELEGRAM_RETRY_MAX)
+
+
 async def _set_commands(app: Application) -> None:  # type: ignore[type-arg]
+    """The command menu, in both languages; cosmetic, so a failure is only logged."""
     for lang in ("en", "ru"):
         commands = [BotCommand(c.name, c.about(lang)) for c in COMMANDS if c.in_menu]
-        await app.bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
+        try:
+            await app.bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
+        except TelegramError as exc:
+            log.warning("could not set the %s command menu: %s", lang, exc)
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from pydantic import SecretStr
+
+from bot.app import StartupError, run
 from bot.config import Settings
 from bot.gateways.base import LineState
 from bot.storage.models import User, WhatsAppChat
@@ -110,3 +114,28 @@ async def test_blocking_the_bot_during_connect_stops_the_watcher_and_frees_the_l
     await in_thread(telegram.wait_message, USER, "Linked devices", photo=True)
     user = await db(settings, lambda: User.get(id=USER))
     assert not user.blocked_bot
+
+
+async def test_telegram_down_at_start_is_waited_out(
+    settings: Settings, telegram: FakeTelegram
+) -> None:
+    telegram.drop_connection_next("getMe")  # first attempt: no answer; the next one, a second later
+    running = RunningBot(settings, telegram)
+    await running.start()
+    try:
+        assert [c.status for c in telegram.calls_of("getMe")][:2] == [0, 200]
+        await reply(telegram, USER, "/start", "Hi!")
+    finally:
+        await running.stop()
+
+
+async def test_a_rejected_token_stops_the_start_with_one_line_and_no_token(
+    settings: Settings, telegram: FakeTelegram
+) -> None:
+    wrong = "123456:" + "W" * 35
+    bad = settings.model_copy(update={"telegram_bot_token": SecretStr(wrong)})
+    with pytest.raises(StartupError) as caught:
+        await asyncio.wait_for(run(bad, asyncio.Event()), 10)
+    assert "TELEGRAM_BOT_TOKEN" in str(caught.value) and "@BotFather" in str(caught.value)
+    assert wrong not in str(caught.value) and "W" * 35 not in str(caught.value)
+    assert telegram.calls_of("getUpdates") == []
