@@ -55,6 +55,20 @@ class ConnectService:
         driver = self.lines.gateway(gateway)
         self._spawn(user.id, self._attempt(user, ui_chat_id, driver, credentials))
 
+    async def expect_credentials(self, user: User, gateway: str | None) -> None:
+        """The user's next plain message holds `gateway`'s credentials (None: it no longer
+        does). Kept in the database: a restart in between must not leave a token in the chat."""
+        await User.filter(id=user.id).update(awaiting_credentials=gateway)
+        user.awaiting_credentials = gateway
+
+    async def take_expected_credentials(self, user: User) -> str | None:
+        """The gateway whose credentials were asked for, once: the question is used up."""
+        gateway = user.awaiting_credentials
+        if gateway is None:
+            return None
+        await self.expect_credentials(user, None)
+        return gateway
+
     async def cancel(self, user_id: int) -> bool:
         """Stop the user's running attempt; False when there was none."""
         task = self._tasks.pop(user_id, None)

@@ -34,6 +34,8 @@ class User(Model):
     active_chat_id = fields.IntField(null=True)
     # Set while a /connect runs, by a conditional update: one attempt per user at a time.
     connecting = fields.BooleanField(default=False)
+    # /connect asked for this gateway's credentials: the user's next plain message holds them.
+    awaiting_credentials = fields.CharField(max_length=32, null=True)
     # Telegram said 403 (the user blocked the bot): stop talking until they write again.
     blocked_bot = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -151,15 +151,15 @@ class Handlers:
         credentials = None
         if driver.enrolment is Enrolment.CREDENTIALS:
             if not args:
-                await self._ask_credentials(context, _user(context), driver)
+                await self._ask_credentials(_user(context), driver)
                 return
             credentials = await _take_credentials(update, driver, args)
         if message is not None:
             await self._start_connect(_user(context), message.chat_id, gateway, credentials)
 
-    async def _ask_credentials(self, context: Context, user: User, driver: Gateway) -> None:
+    async def _ask_credentials(self, user: User, driver: Gateway) -> None:
         """The next plain message of this user holds the credentials (see `plain_text`)."""
-        context.user_data["awaiting_credentials"] = driver.name  # type: ignore[index]
+        await self.connect.expect_credentials(user, driver.name)
         text = t(
             user.language, "ask_credentials", gateway=driver.title, usage=_credential_usage(driver)
         )
@@ -178,7 +178,7 @@ class Handlers:
             await self.views.bot.send_message(chat_id, t(user.language, "connect_running"))
 
     async def cancel(self, update: Update, context: Context) -> None:
-        asked = (context.user_data or {}).pop("awaiting_credentials", None)
+        asked = await self.connect.take_expected_credentials(_user(context))
         if not await self.connect.cancel(_user(context).id) and asked is None:
             await _reply(update, t(_lang(context), "cancel_none"))
 
@@ -418,7 +418,7 @@ class Handlers:
         await _reply(update, t(_lang(context), "unknown_command", command=command[:64]))
 
     async def plain_text(self, update: Update, context: Context) -> None:
-        pending = (context.user_data or {}).pop("awaiting_credentials", None)
+        pending = await self.connect.take_expected_credentials(_user(context))
         message = update.effective_message
         if pending in self.connect.lines.gateways and message is not None and message.text:
             driver = self.connect.lines.gateway(pending)

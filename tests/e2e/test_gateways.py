@@ -165,6 +165,22 @@ async def test_green_api_asks_for_credentials_and_deletes_them(
     )
 
 
+async def test_credentials_asked_for_before_a_restart_are_still_taken(
+    multi: RunningBot, telegram: FakeTelegram, green: FakeGreenApi
+) -> None:
+    await reply(telegram, USER, "/connect greenapi", "Send me your Green-API instance")
+    await multi.restart()
+    instance, token = green.add_instance(phone="79001112233")
+    secret = telegram.send_text(USER, f"{instance} {token} {green.url}")
+    await in_thread(telegram.wait_message, USER, "connected as", after=secret)
+    assert any(
+        c.method == "deleteMessage" and str(c.params.get("message_id")) == str(secret)
+        for c in telegram.calls
+    ), "the message carrying the token is deleted"
+    answer = await reply(telegram, USER, "hello")
+    assert "connected as" not in answer.content, "the question was used up"
+
+
 async def test_itd_operator_line_sends_and_reports_credits(
     multi: RunningBot, telegram: FakeTelegram, itd: FakeItd
 ) -> None:

@@ -38,7 +38,8 @@ async def test_a_database_from_the_first_release_upgrades_with_its_rows(database
 
     await init_db(database_url)  # what the bot does at every start
     try:
-        assert (await User.get(id=5)).language == "ru"
+        user = await User.get(id=5)
+        assert (user.language, user.awaiting_credentials) == ("ru", None)
         assert (await WhatsAppChat.get(id=7)).instance_id == "42"
         message = await OutgoingMessage.get(id=9)
         assert (message.text, message.media_url, message.media_is_link) == ("Привет", None, False)
