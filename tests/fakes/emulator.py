@@ -24,6 +24,7 @@ on and answer normally). Any exception `_respond` raises becomes a 500 with a pl
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,24 @@ class RequestRecord:
 
 
 R = TypeVar("R", bound=RequestRecord)
+
+
+def text_fields(data: dict[Any, Any]) -> dict[str, str]:
+    """A JSON object's values as the strings a query or form field would carry: request logs
+    keep every body as text fields, whichever way the client sent it."""
+    return {str(key): _text_value(value) for key, value in data.items()}
+
+
+def _text_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value)
 
 
 @dataclass

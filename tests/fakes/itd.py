@@ -159,19 +159,6 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=_compact)
 
 
-def _text_value(value: Any) -> str:
-    """A JSON value as the string a query parameter would carry."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value)
-
-
 def _itd_date(wall: float) -> str:
     """The seed's `2020-04-16 10:26:13.0` (local time, tenths of a second)."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall))
@@ -411,7 +398,7 @@ def _json_fields(raw: bytes) -> dict[str, str]:
         raise _BadBody from None
     if not isinstance(data, dict):
         raise _BadBody
-    return {str(key): _text_value(value) for key, value in data.items()}
+    return emulator.text_fields(data)
 
 
 def _received_json(record: ReceivedRecord) -> dict[str, Any]:

@@ -191,19 +191,6 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=_compact)
 
 
-def _text_value(value: Any) -> str:
-    """A JSON body value as the string a form field would carry."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value)
-
-
 async def _read_fields(request: web.Request) -> dict[str, str]:
     """Body fields of any shape clients use (wappim.md section 0): JSON, form or multipart."""
     if not request.body_exists:
@@ -224,7 +211,7 @@ async def _read_fields(request: web.Request) -> dict[str, str]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {str(key): _text_value(value) for key, value in data.items()}
+    return emulator.text_fields(data)
 
 
 def _digits_chat_id(raw: str) -> str | None:
