@@ -1,5 +1,8 @@
 """What the fault tests count: every accepted /send must end delivered, or failed and told.
 
+`ledger()` counts and asserts that the books balance (nothing lost, nothing twice, every
+accepted message delivered or failed-and-told): each test then states its own figures.
+
 `accepted` are OutgoingMessage rows; `delivered` are rows whose text reached the gateway
 (wappim.sent); `failed_told` are failed rows whose confirmation message says so ("Not sent to…"
 or "don't know whether…"); `lost` is anything else; `duplicated` counts extra copies at the gateway.
@@ -28,7 +31,7 @@ class Ledger:
     lost: int
     duplicated: int
 
-    def assert_nothing_lost_nothing_twice(self) -> None:
+    def assert_balanced(self) -> None:
         assert self.lost == 0, self
         assert self.duplicated == 0, self
         assert self.accepted == self.delivered + self.failed_told, self
@@ -48,7 +51,9 @@ async def ledger(
         else:
             lost += 1
     duplicated = sum(count - 1 for count in at_gateway.values() if count > 1)
-    return Ledger(len(rows), delivered, failed_told, lost, duplicated)
+    books = Ledger(len(rows), delivered, failed_told, lost, duplicated)
+    books.assert_balanced()
+    return books
 
 
 def _told(telegram: FakeTelegram, user: int, row: OutgoingMessage) -> bool:

@@ -98,7 +98,6 @@ async def test_500_once_is_retried_and_delivered_once(
     stored = await row(settings, "five hundred once")
     assert (stored.status, stored.attempts) == (MessageStatus.SENT, 2)
     figures = await ledger(settings, telegram, wappim, "five hundred once")
-    figures.assert_nothing_lost_nothing_twice()
     assert (figures.accepted, figures.delivered) == (1, 1)
 
 
@@ -120,7 +119,6 @@ async def test_500_on_every_attempt_fails_after_max_attempts_and_says_why(
     stored = await row(settings, "always five hundred")
     assert (stored.status, stored.attempts, stored.error) == (MessageStatus.FAILED, 3, "upstream")
     figures = await ledger(settings, telegram, wappim, "always five hundred")
-    figures.assert_nothing_lost_nothing_twice()
     assert (figures.accepted, figures.failed_told) == (1, 1)
 
 
@@ -134,7 +132,6 @@ async def test_html_error_page_once_is_retried_and_delivered_once(
     assert len(wappim.requests_to("sendMessage")) == 2
     assert bodies(wappim, "html page") == 1
     figures = await ledger(settings, telegram, wappim, "html page")
-    figures.assert_nothing_lost_nothing_twice()
     assert figures.delivered == 1
 
 
@@ -153,8 +150,7 @@ async def test_unreadable_success_is_ambiguous_and_never_resent(
     )
     await asyncio.sleep(0.3)
     assert len(wappim.requests_to("sendMessage")) == 1
-    figures = await ledger(settings, telegram, wappim, "truncated json")
-    figures.assert_nothing_lost_nothing_twice()
+    await ledger(settings, telegram, wappim, "truncated json")  # asserts the books balance
 
 
 async def test_dropped_connection_is_not_retried_and_send_again_sends_once(
@@ -182,7 +178,6 @@ async def test_dropped_connection_is_not_retried_and_send_again_sends_once(
     await asyncio.sleep(0.3)
     assert bodies(wappim, "dropped") == 1
     figures = await ledger(settings, telegram, wappim, "dropped")
-    figures.assert_nothing_lost_nothing_twice()
     assert figures.delivered == 1
 
 
@@ -195,7 +190,6 @@ async def test_slow_reply_within_the_client_timeout_is_delivered_once(
     await outcome(telegram, confirmation, f"Sent to {PRETTY}")
     assert len(wappim.requests_to("sendMessage")) == 1
     figures = await ledger(settings, telegram, wappim, "slow but fine")
-    figures.assert_nothing_lost_nothing_twice()
     assert figures.delivered == 1
 
 
@@ -212,7 +206,6 @@ async def test_reply_slower_than_the_client_timeout_is_ambiguous_and_not_retried
     await asyncio.sleep(0.3)
     assert len(wappim.requests_to("sendMessage")) == 1
     figures = await ledger(settings, telegram, wappim, "too slow")
-    figures.assert_nothing_lost_nothing_twice()
     assert (figures.accepted, figures.delivered) == (1, 1)
 
 
@@ -228,7 +221,6 @@ async def test_connection_refused_is_retried_then_failed_and_told(
     stored = await row(settings, "nobody home")
     assert (stored.status, stored.attempts) == (MessageStatus.FAILED, 3)
     figures = await ledger(settings, telegram, wappim, "nobody home")
-    figures.assert_nothing_lost_nothing_twice()
     assert (figures.accepted, figures.failed_told) == (1, 1)
 
 
@@ -254,7 +246,6 @@ async def test_all_faults_at_once_keep_the_books(
     )
     await asyncio.sleep(CLIENT_TIMEOUT)  # the held request completes at the gateway meanwhile
     figures = await ledger(settings, telegram, wappim, *texts)
-    figures.assert_nothing_lost_nothing_twice()
     assert figures.accepted == len(texts)
     assert figures.failed_told >= 1  # at least the dropped one is "don't know"
 
@@ -334,5 +325,4 @@ async def test_a_double_tap_on_send_again_sends_once(
     await outcome(telegram, confirmation, f"Sent to {PRETTY}")
     await asyncio.sleep(0.5)
     assert bodies(wappim, "double tap") == 1
-    figures = await ledger(settings, telegram, wappim, "double tap")
-    figures.assert_nothing_lost_nothing_twice()
+    await ledger(settings, telegram, wappim, "double tap")  # asserts the books balance
