@@ -44,7 +44,7 @@ from bot.gateways.base import (
     UpstreamError,
     digits,
 )
-from bot.gateways.http import GatewayHttp, json_body, sent_body
+from bot.gateways.http import GatewayHttp, json_body, retry_after, sent_body
 from bot.gateways.qr import qr_from_image, qr_from_text
 from bot.logs import secrets
 
@@ -219,13 +219,6 @@ def _error_text(response: httpx.Response) -> str:
     return text[:200]
 
 
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "")))
-    except ValueError:
-        return 1.0  # every Green-API limit is per second (A.12)
-
-
 def _quota_detail(response: httpx.Response) -> str:
     """Short and without the phone numbers that the 466 description lists."""
     try:
@@ -267,7 +260,11 @@ def raise_for_status(response: httpx.Response, method: str) -> None:
     if status == 404:
         raise InvalidRequestError(f"{where}: no such method for this HTTP verb")
     if status == 429:
-        raise RateLimitedError(f"{where}: too many requests", retry_after=_retry_after(response))
+        seconds = retry_after(response)
+        # Without the header: one second, since every Green-API limit is per second (A.12).
+        raise RateLimitedError(
+            f"{where}: too many requests", retry_after=1.0 if seconds is None else seconds
+        )
     if status == 466:
         raise QuotaError(_quota_detail(response))
     if status == 499:

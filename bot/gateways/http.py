@@ -150,6 +150,14 @@ def json_body(response: httpx.Response, name: str) -> Any:
         ) from None
 
 
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a `Retry-After` header, or None when there is none (or no number)."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
+
+
 def sent_body(response: httpx.Response, name: str) -> Any:
     """The body of an answer to a send. A success status with an unreadable body means the
     gateway probably sent the message: that is an ambiguous outcome, never a retriable error."""

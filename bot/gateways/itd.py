@@ -75,7 +75,7 @@ from bot.gateways.base import (
     SentMessage,
     UpstreamError,
 )
-from bot.gateways.http import GatewayHttp, json_body, sent_body
+from bot.gateways.http import GatewayHttp, json_body, retry_after, sent_body
 from bot.logs import secrets
 
 log = logging.getLogger(__name__)
@@ -308,7 +308,7 @@ def _envelope(response: httpx.Response, method: str, *, sending: bool = False) -
     detail = f"ITD {method}: HTTP {status} {status_api or '-'}: {message or '(no message)'}"
     error = _STATUS_API_ERRORS.get(status_api) or _error_for_http(effective)
     if error is RateLimitedError:
-        raise RateLimitedError(detail, retry_after=_retry_after(response))
+        raise RateLimitedError(detail, retry_after=retry_after(response))
     raise error(detail)
 
 
@@ -322,10 +322,3 @@ def _error_for_http(status: int) -> type[GatewayError]:
     if status < 400:
         return UpstreamError  # 200 with an unknown statusApi
     return InvalidRequestError  # 400 BAD_REQUEST, 415 no Content-Type, 404 wrong api_url, …
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers.get("Retry-After", ""))
-    except ValueError:
-        return None

@@ -75,7 +75,7 @@ from bot.gateways.base import (
     UnsupportedError,
     digits,
 )
-from bot.gateways.http import GatewayHttp, json_body
+from bot.gateways.http import GatewayHttp, json_body, retry_after
 from bot.gateways.qr import qr_from_text
 from bot.logs import secrets
 
@@ -336,7 +336,7 @@ def _raise_for_status(response: httpx.Response) -> None:
     elif status == 404:
         error = NotFoundError
     elif status == 429:
-        raise RateLimitedError(detail)
+        raise RateLimitedError(detail, retry_after=retry_after(response))
     else:
         error = InvalidRequestError  # 422 "<why>", and any other refusal
     raise error(detail)
