@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import phonenumbers
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -76,6 +77,14 @@ class Settings(BaseSettings):
     whin_api_url: str = "https://apinmovilla.inutil-labs.com"
     whin_token: SecretStr | None = None
 
+    # Two-way messaging: the pause between polls of one line when the last poll brought nothing.
+    incoming_poll_interval: float = Field(2.0, gt=0)
+    # The bot's HTTP server (gateway hooks, media links): off while HTTP_PORT is empty.
+    http_host: str = "0.0.0.0"
+    http_port: int | None = Field(None, ge=1, le=65535)
+    hook_secret: SecretStr | None = None  # the path secret of /hooks/<gateway>/<secret>/…
+    public_url: str | None = None  # the server's address as seen from outside
+
     @model_validator(mode="before")
     @classmethod
     def _blank_means_default(cls, values: object) -> object:
@@ -115,6 +124,25 @@ class Settings(BaseSettings):
                 "use sqlite://path/to/file.sqlite3 or postgres://user:pass@host:5432/db"
             )
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("use the address people reach the server at, e.g. https://bot.example.com")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _server(self) -> Settings:
+        if self.http_port is not None and not self.hook_secret:
+            raise ValueError(
+                "HOOK_SECRET is empty, but HTTP_PORT turns the HTTP server on: set a long random "
+                "HOOK_SECRET (it guards the gateway hook URLs)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _gateway_choice(self) -> Settings:

@@ -16,6 +16,11 @@ Errors (what a caller catches; `kind` is the taxonomy that decides retries):
 `unsupported` is ours, beyond the eight kinds of api/gateways.md: "this gateway cannot" deserves
 its own sentence (whinmovilla has no send endpoint), not "the gateway refused your input".
 Users never see these texts: `bot.telegram.texts` turns each kind into one sentence.
+
+Two-way messaging: a gateway either is polled (`Reception.POLL`: `receive` with a cursor, then
+`acknowledge`), or pushes to the bot's HTTP server (`Reception.PUSH`: `parse_push`), or documents
+no way at all (`Reception.NONE`). Either way the bot gets `Event`s: an `Inbound` message, a
+`DeliveryUpdate` (the ticks of a message we sent) or a `StateChange` of the line.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ import enum
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from datetime import datetime
+from typing import Any, ClassVar
 
 
 class LineState(enum.StrEnum):
@@ -109,6 +115,15 @@ class NoFreeLinesError(QuotaError):
 
 class UnsupportedError(GatewayError):
     kind = ErrorKind.UNSUPPORTED
+
+
+class MediaTooLargeError(InvalidRequestError):
+    """A file to download is over the size the caller can take (Telegram's upload limit)."""
+
+
+class UnsafeUrlError(InvalidRequestError):
+    """A media URL points at a private, loopback or link-local address off the gateway's origin
+    (or at something that is not http(s)): it is never fetched."""
 
 
 class RateLimitedError(GatewayError):
@@ -199,6 +214,110 @@ class Delivery(enum.StrEnum):
     FAILED = "failed"
 
 
+class MessageKind(enum.StrEnum):
+    """What an incoming WhatsApp message carries; decides how Telegram shows it."""
+
+    TEXT = "text"
+    IMAGE = "image"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    VOICE = "voice"  # a push-to-talk voice note
+    AUDIO = "audio"
+    STICKER = "sticker"
+    LOCATION = "location"
+    CONTACT = "contact"  # a contact card (vCard)
+    CALL = "call"
+    OTHER = "other"  # anything else (poll, reaction, …): shown as a line that says what it was
+
+    @property
+    def has_file(self) -> bool:
+        """A file Telegram can show as the matching kind (downloaded, then uploaded)."""
+        return self in (
+            MessageKind.IMAGE,
+            MessageKind.VIDEO,
+            MessageKind.DOCUMENT,
+            MessageKind.VOICE,
+            MessageKind.AUDIO,
+        )
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One WhatsApp message that reached a line."""
+
+    id: str  # the gateway's message id: the de-duplication key
+    chat: str  # where an answer goes: the contact's digits, or a group id ending in "@g.us"
+    sender: str  # the author's digits (in a group, the member who wrote)
+    sender_name: str | None = None  # push name or contact name, when the gateway knows it
+    group_name: str | None = None  # the group's name, for group messages
+    kind: MessageKind = MessageKind.TEXT
+    text: str = ""  # the text, or the caption of a file
+    media_url: str | None = None  # where the file can be downloaded (gateway or public storage)
+    file_name: str | None = None
+    mime_type: str | None = None
+    sent_at: datetime | None = None  # when WhatsApp had it (UTC); older than the link: skipped
+    from_me: bool = False  # written by the account itself (on the phone): never forwarded
+    details: str = ""  # LOCATION "lat,lng name", CONTACT's name, OTHER's gateway type word
+
+    @property
+    def is_group(self) -> bool:
+        return self.chat.endswith("@g.us")
+
+
+@dataclass(frozen=True)
+class DeliveryUpdate:
+    """The gateway's news about a message we sent (the ticks)."""
+
+    message_id: str  # the id `send_*` returned
+    delivery: Delivery
+    reason: str = ""  # the gateway's word for a failure: failed, noAccount, yellowCard, …
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """The line's state moved (Green-API `stateInstanceChanged`)."""
+
+    state: LineState
+    raw: str = ""
+
+
+Event = Inbound | DeliveryUpdate | StateChange
+
+
+@dataclass(frozen=True)
+class Received:
+    """One poll's worth of events, in the order they happened."""
+
+    events: tuple[Event, ...] = ()
+    cursor: str | None = None  # where the next poll starts; kept once every event is handled
+    ack: str | None = None  # given to `acknowledge` once every event is handled (Green receiptId)
+
+
+class Reception(enum.StrEnum):
+    """How incoming messages reach the bot."""
+
+    POLL = "poll"  # the bot asks, one line at a time (`receive`, then `acknowledge`)
+    PUSH = "push"  # the gateway POSTs to the bot's HTTP server (`parse_push`)
+    NONE = "none"  # the gateway documents no way
+
+
+@dataclass(frozen=True)
+class OutgoingFile:
+    """A file a person sent to the bot, on its way to WhatsApp."""
+
+    data: bytes = field(repr=False)
+    name: str  # with an extension: gateways pick the message type from it
+    mime: str
+    url: str | None = None  # where the bot serves the same bytes (for `files_by_url` gateways)
+
+
+@dataclass(frozen=True)
+class Download:
+    data: bytes = field(repr=False)
+    mime: str | None = None
+    name: str | None = None
+
+
 class Enrolment(enum.StrEnum):
     """How a person gets a line on this gateway."""
 
@@ -218,6 +337,9 @@ class Gateway(ABC):
     credentials: ClassVar[tuple[str, ...]] = ()
     # First QR lifetime, then each rotation (seconds), used to tell the user until when it is valid.
     qr_lifetimes: ClassVar[tuple[float, float]] = (60.0, 20.0)
+    reception: ClassVar[Reception] = Reception.NONE
+    # The gateway fetches files from a URL (ITD): `send_file` needs `OutgoingFile.url`.
+    files_by_url: ClassVar[bool] = False
 
     @abstractmethod
     async def acquire(self, credentials: dict[str, str] | None = None) -> Line:
@@ -237,8 +359,12 @@ class Gateway(ABC):
         """Name and phone of the linked WhatsApp account."""
 
     @abstractmethod
-    async def send_text(self, line: Line, phone: str, text: str) -> SentMessage:
-        """Send `text` to the international number `phone` (digits only)."""
+    async def send_text(
+        self, line: Line, phone: str, text: str, *, quoted: str | None = None
+    ) -> SentMessage:
+        """Send `text` to `phone`: international digits, or a group id (`…@g.us`, from an
+        `Inbound.chat`). `quoted` is the id of an incoming message to quote, where the gateway
+        can (others ignore it)."""
 
     @abstractmethod
     async def logout(self, line: Line) -> None:
@@ -260,6 +386,18 @@ class Gateway(ABC):
         filename: str | None = None,
     ) -> SentMessage:
         """Send a file/image by URL."""
+        raise UnsupportedError(f"{self.title} cannot send files")
+
+    async def send_file(
+        self,
+        line: Line,
+        phone: str,
+        file: OutgoingFile,
+        *,
+        caption: str | None = None,
+        quoted: str | None = None,
+    ) -> SentMessage:
+        """Send a file's bytes (a photo, voice note, … a person gave the bot)."""
         raise UnsupportedError(f"{self.title} cannot send files")
 
     async def send_link(
@@ -286,6 +424,29 @@ class Gateway(ABC):
 
     async def resume(self, line: Line) -> None:
         raise UnsupportedError(f"{self.title} cannot resume a line")
+
+    # Incoming messages (see `reception`).
+
+    async def receive(self, line: Line, cursor: str | None) -> Received:
+        """POLL gateways: the events since `cursor` (None: the first poll of this line)."""
+        raise UnsupportedError(f"{self.title} is not polled for messages")
+
+    async def acknowledge(self, line: Line, ack: str) -> None:
+        """POLL gateways: the events of `Received.ack` are handled (shown, or skipped on purpose)."""
+
+    async def receive_problem(self, line: Line) -> str | None:
+        """Why this line cannot receive now, as a short key (Green-API "webhook_url"), or None."""
+        return None
+
+    def parse_push(self, hook: str, body: Any) -> list[Event]:
+        """PUSH gateways: the events in one POST to the hook named `hook` ("incoming",
+        "status"). InvalidRequestError when the body is not what the gateway sends."""
+        raise UnsupportedError(f"{self.title} does not push")
+
+    async def download(self, line: Line, url: str, *, max_bytes: int) -> Download:
+        """The file of an incoming message. MediaTooLargeError over `max_bytes`; UnsafeUrlError
+        for a URL off the gateway's origin that points at a private address."""
+        raise UnsupportedError(f"{self.title} cannot download files")
 
     async def details(self, line: Line) -> dict[str, str]:
         """Extra facts for /status (e.g. ITD credits), as label → value."""

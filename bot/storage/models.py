@@ -1,4 +1,5 @@
-"""Database models: people, their linked WhatsApp lines, and the outbox of messages to send."""
+"""Database models: people, their linked WhatsApp lines, the outbox of messages to send, the
+inbox of messages that came in, and the files the bot serves to gateways that fetch by URL."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import enum
 from tortoise import fields
 from tortoise.models import Model
 
-from bot.gateways.base import LineState
+from bot.gateways.base import LineState, MessageKind
 
 
 class MessageStatus(enum.StrEnum):
@@ -23,6 +24,14 @@ class MessageStatus(enum.StrEnum):
     @property
     def is_final(self) -> bool:
         return self not in (MessageStatus.QUEUED, MessageStatus.SENDING)
+
+
+class InboundStatus(enum.StrEnum):
+    """Life of one incoming WhatsApp message on its way to Telegram."""
+
+    PENDING = "pending"  # stored; Telegram does not have it yet
+    FORWARDED = "forwarded"  # Telegram took it (`telegram_message_id`)
+    SKIPPED = "skipped"  # deliberately not shown: muted, or the owner cannot be reached
 
 
 class User(Model):
@@ -70,11 +79,16 @@ class WhatsAppChat(Model):
     qr_count = fields.IntField(default=0)
     # Anti-ban pacing: the earliest moment the next message of this line may go out.
     next_send_at = fields.DatetimeField(null=True)
+    # Incoming messages: the gateway's position of the next poll (stored only once everything
+    # before it reached Telegram), and whether the owner asked not to get them (/mute).
+    incoming_cursor = fields.CharField(max_length=64, null=True)
+    muted = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     linked_at = fields.DatetimeField(null=True)
 
     messages: fields.ReverseRelation[OutgoingMessage]
+    inbox: fields.ReverseRelation[IncomingMessage]
 
     class Meta:
         table = "whatsapp_chat"
@@ -88,12 +102,19 @@ class OutgoingMessage(Model):
     chat: fields.ForeignKeyRelation[WhatsAppChat] = fields.ForeignKeyField(
         "models.WhatsAppChat", related_name="messages", on_delete=fields.CASCADE
     )
-    recipient = fields.CharField(max_length=32)
-    text = fields.TextField()  # the message, or the caption of `media_url`
+    recipient = fields.CharField(max_length=32)  # international digits, or a group id (…@g.us)
+    recipient_name = fields.CharField(max_length=128, null=True)  # shown instead of a group id
+    text = fields.TextField()  # the message, or the caption of `media_url` / the file
     media_url = fields.CharField(max_length=2048, null=True)  # a file/image sent by URL
     # `media_url` is a web page, sent as a link (WhatsApp shows its preview), not as a file.
     # db_default: the column is added to tables that already hold rows (migration 0003).
     media_is_link = fields.BooleanField(default=False, db_default=False)
+    # A file the person sent to the bot: Telegram's file_id (its bytes are fetched when sending).
+    file_id = fields.CharField(max_length=255, null=True)
+    file_name = fields.CharField(max_length=255, null=True)
+    file_mime = fields.CharField(max_length=128, null=True)
+    # The gateway id of the incoming message this one answers (quoted where the gateway can).
+    quoted_id = fields.CharField(max_length=255, null=True)
     status = fields.CharEnumField(MessageStatus, max_length=16, default=MessageStatus.QUEUED)
     error = fields.CharField(max_length=255, null=True)
     gateway_message_id = fields.CharField(max_length=255, null=True)
@@ -110,3 +131,55 @@ class OutgoingMessage(Model):
         table = "outgoing_message"
         unique_together = (("source_chat_id", "source_message_id"),)
         indexes = (("status", "next_attempt_at"),)
+
+
+class IncomingMessage(Model):
+    """A WhatsApp message that reached a line, and the Telegram message that shows it.
+
+    Stored before Telegram is asked; unique on the line and the gateway's id, so a message the
+    gateway gives twice is shown once. A reply to `telegram_message_id` answers `conversation`.
+    """
+
+    id = fields.IntField(primary_key=True)
+    chat: fields.ForeignKeyRelation[WhatsAppChat] = fields.ForeignKeyField(
+        "models.WhatsAppChat", related_name="inbox", on_delete=fields.CASCADE
+    )
+    gateway_message_id = fields.CharField(max_length=255)
+    conversation = fields.CharField(max_length=64)  # where an answer goes (digits or …@g.us)
+    sender = fields.CharField(max_length=32)  # the author's digits
+    sender_name = fields.CharField(max_length=128, null=True)
+    group_name = fields.CharField(max_length=128, null=True)
+    kind = fields.CharEnumField(MessageKind, max_length=16, default=MessageKind.TEXT)
+    text = fields.TextField(default="")
+    media_url = fields.TextField(null=True)
+    file_name = fields.CharField(max_length=255, null=True)
+    mime_type = fields.CharField(max_length=128, null=True)
+    details = fields.CharField(max_length=255, default="")
+    sent_at = fields.DatetimeField(null=True)
+    status = fields.CharEnumField(InboundStatus, max_length=16, default=InboundStatus.PENDING)
+    telegram_chat_id = fields.BigIntField(null=True)
+    telegram_message_id = fields.BigIntField(null=True)
+    attempts = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    forwarded_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "incoming_message"
+        unique_together = (("chat", "gateway_message_id"),)
+        indexes = (("chat", "status"), ("telegram_chat_id", "telegram_message_id"))
+
+
+class MediaLink(Model):
+    """A file the bot serves under PUBLIC_URL for a gateway that fetches files by URL (ITD):
+    an unguessable token, gone after `expires_at`."""
+
+    id = fields.IntField(primary_key=True)
+    token = fields.CharField(max_length=64, unique=True)
+    data = fields.BinaryField()
+    mime = fields.CharField(max_length=128)
+    name = fields.CharField(max_length=255)
+    expires_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "media_link"
