@@ -132,7 +132,9 @@ class Settings(BaseSettings):
             return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("use the address people reach the server at, e.g. https://bot.example.com")
+            raise ValueError(
+                "use the address people reach the server at, e.g. https://bot.example.com"
+            )
         return value.rstrip("/")
 
     @model_validator(mode="after")

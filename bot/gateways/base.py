@@ -431,7 +431,7 @@ class Gateway(ABC):
         """POLL gateways: the events since `cursor` (None: the first poll of this line)."""
         raise UnsupportedError(f"{self.title} is not polled for messages")
 
-    async def acknowledge(self, line: Line, ack: str) -> None:
+    async def acknowledge(self, line: Line, ack: str) -> None:  # noqa: B027  # optional hook
         """POLL gateways: the events of `Received.ack` are handled (shown, or skipped on purpose)."""
 
     async def receive_problem(self, line: Line) -> str | None:

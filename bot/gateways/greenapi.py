@@ -342,7 +342,9 @@ class GreenApiGateway(Gateway):
         name = str(body.get("name") or "").strip() if isinstance(body, dict) else ""
         return name or None
 
-    async def send_text(self, line: Line, phone: str, text: str) -> SentMessage:
+    async def send_text(
+        self, line: Line, phone: str, text: str, *, quoted: str | None = None
+    ) -> SentMessage:
         body = await self._call(
             line,
             "POST",

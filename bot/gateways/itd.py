@@ -226,7 +226,9 @@ class ItdGateway(Gateway):
 
     # ------------------------------------------------------------------ messages
 
-    async def send_text(self, line: Line, phone: str, text: str) -> SentMessage:
+    async def send_text(
+        self, line: Line, phone: str, text: str, *, quoted: str | None = None
+    ) -> SentMessage:
         prefijo, national = split_phone(phone)
         body = {"content_type": "TEXT", "content": text, "phone": national, "prefijo": prefijo}
         return await self._send(body)

@@ -62,9 +62,7 @@ def is_public(address: str) -> bool:
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        host, port, type=socket.SOCK_STREAM
-    )
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
 
 
@@ -113,7 +111,9 @@ class MediaFetcher:
                         url = urljoin(url, response.headers["location"])
                         continue
                     if response.status_code >= 400:
-                        error = NotFoundError if response.status_code in (404, 410) else UpstreamError
+                        error = (
+                            NotFoundError if response.status_code in (404, 410) else UpstreamError
+                        )
                         raise error(f"media host {host} answered HTTP {response.status_code}")
                     size = response.headers.get("content-length", "")
                     if size.isdigit() and int(size) > max_bytes:

@@ -144,7 +144,9 @@ class WappimGateway(Gateway):
     async def account(self, line: Line) -> Account:
         return parse_account(await self._call(line, "me"))
 
-    async def send_text(self, line: Line, phone: str, text: str) -> SentMessage:
+    async def send_text(
+        self, line: Line, phone: str, text: str, *, quoted: str | None = None
+    ) -> SentMessage:
         response = await self.http.request(
             "POST",
             f"instance{line.instance_id}/sendMessage",

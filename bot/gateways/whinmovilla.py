@@ -257,7 +257,9 @@ class WhinmovillaGateway(Gateway):
 
     # ------------------------------------------------------------------ messages
 
-    async def send_text(self, line: Line, phone: str, text: str) -> SentMessage:
+    async def send_text(
+        self, line: Line, phone: str, text: str, *, quoted: str | None = None
+    ) -> SentMessage:
         return await self._send(line, phone, {"text": text})
 
     async def send_media(
