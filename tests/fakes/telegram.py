@@ -8,18 +8,27 @@ exercised for real.
 
 The test drives it from the pytest thread:
 
-* a person acts with :meth:`FakeTelegram.send_text` / :meth:`FakeTelegram.press` /
-  :meth:`FakeTelegram.send_update` (these queue an ``Update`` that ``getUpdates`` delivers);
-* the bot's output is inspected with :meth:`FakeTelegram.messages`, :meth:`FakeTelegram.last`,
-  :meth:`FakeTelegram.wait_message`, :attr:`FakeTelegram.calls` …;
+* a person acts with :meth:`FakeTelegram.send_text`, ``send_photo`` / ``send_document`` /
+  ``send_voice`` / ``send_audio`` / ``send_video``, :meth:`FakeTelegram.press` or
+  :meth:`FakeTelegram.send_update` (these queue an ``Update`` that ``getUpdates`` delivers; the
+  bot can ``getFile`` and download what a person sent);
+* the bot's output is inspected with :meth:`FakeTelegram.messages`,
+  :meth:`FakeTelegram.messages_of_kind`, :meth:`FakeTelegram.last`,
+  :meth:`FakeTelegram.wait_message`, :attr:`FakeTelegram.calls` …; every :class:`FakeMessage`
+  has a ``kind`` ("text", "photo", "document", "video", "voice", "audio") and its media bytes;
 * faults are injected with :meth:`FakeTelegram.fail_next`, :meth:`FakeTelegram.set_delay`,
-  :meth:`FakeTelegram.drop_connection_next` and :meth:`FakeTelegram.block`.
+  :meth:`FakeTelegram.drop_connection_next`, :meth:`FakeTelegram.block` and
+  :meth:`FakeTelegram.set_down` (an outage of the whole API).
 
 Behaviour follows the real Bot API where it matters to a bot: updates stay queued until a later
 ``getUpdates`` confirms them with ``offset``; ``getUpdates`` long-polls; ``parse_mode`` text is
 parsed (and rejected) the way Telegram does and stored as plain text plus entities; editing a
 message without ``reply_markup`` removes its keyboard; unchanged edits answer "message is not
-modified"; the error descriptions are Telegram's.
+modified"; the error descriptions are Telegram's.  The size limits are the real ones and are class
+attributes a test may lower (``monkeypatch.setattr(FakeTelegram, "max_upload", 4096)``):
+``max_upload`` (50 MB: a bigger request answers 413 "Request Entity Too Large"), ``max_photo``
+(10 MB per sendPhoto upload) and ``max_download`` (20 MB: a bigger file's ``getFile`` answers
+"file is too big"; the size a person's file claims can be set without sending that many bytes).
 
 Threading: the server runs on its own loop/thread (``BackgroundServer``).  All state is guarded
 by one re-entrant lock, so the public methods may be called from any thread; the getters return
@@ -41,7 +50,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
@@ -56,8 +65,16 @@ NOT_MODIFIED = (
     "exactly the same as a current content and reply markup of the message"
 )
 BLOCKED = "Forbidden: bot was blocked by the user"
+# api.telegram.org's front end refuses a too big request before the Bot API reads it (HTTP 413).
+REQUEST_TOO_LARGE = "Request Entity Too Large"
+FILE_TOO_BIG = "Bad Request: file is too big"  # getFile of a file over 20 MB
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+MB = 1024 * 1024
+
+# What a message is, as FakeMessage.kind; every kind but "text" is also the Message field
+# holding the media object (a PhotoSize list for "photo").
+MessageKind = Literal["text", "photo", "document", "video", "voice", "audio"]
 # How often a held request re-checks for a gone client / shutdown (aiohttp does not cancel
 # handlers when the client disconnects).
 _POLL_SLICE = 0.2
@@ -102,9 +119,11 @@ class Call:
 class FakeMessage:
     """A message the bot sent (state as of the snapshot).
 
-    ``text``/``caption`` are the plain text Telegram stores (``parse_mode`` markup removed,
-    formatting moved into ``entities``); ``raw`` is what the bot sent.  ``history[0]`` is the
-    original content and every edit appends a snapshot.
+    ``kind`` says what it is; ``data`` holds the bytes of its media whatever the kind (``photo``
+    and ``document`` also hold them for those two kinds), ``file_name``/``mime_type`` what the
+    message's media object says.  ``text``/``caption`` are the plain text Telegram stores
+    (``parse_mode`` markup removed, formatting moved into ``entities``); ``raw`` is what the bot
+    sent.  ``history[0]`` is the original content and every edit appends a snapshot.
     """
 
     message_id: int
@@ -126,8 +145,12 @@ class FakeMessage:
     date: int = 0
     edit_date: int | None = None
     file_id: str | None = None
-    # The Bot API "photo" (PhotoSize list) or "document" object, for rendering.
+    # The Bot API media object (a PhotoSize list for photos), for rendering.
     media_json: JSON | list[JSON] | None = field(default=None, repr=False)
+    kind: MessageKind = "text"
+    data: bytes | None = field(default=None, repr=False)
+    file_name: str | None = None
+    mime_type: str | None = None
 
     @property
     def content(self) -> str:
@@ -820,11 +843,20 @@ class _Fault:
     times: int
 
 
+def _outage_error(status: int) -> ApiError:
+    """What every request answers while the API is down (set_down)."""
+    retry_after = 1 if status == 429 else None
+    parameters = {"retry_after": retry_after} if retry_after is not None else None
+    return ApiError(status, _default_description(status, retry_after), parameters)
+
+
 def _default_description(status: int, retry_after: int | None) -> str:
     if status == 429:
         return f"Too Many Requests: retry after {retry_after}"
     if status == 400:
         return "Bad Request"
+    if status == 413:
+        return REQUEST_TOO_LARGE  # Python 3.13 calls it "Content Too Large"; Telegram does not
     try:
         return HTTPStatus(status).phrase
     except ValueError:
@@ -840,6 +872,30 @@ class _StoredFile:
     file_unique_id: str
     data: bytes
     file_path: str
+    kind: MessageKind
+    size: int  # what Telegram says the size is (a test may claim more than len(data))
+    # The Bot API object sent with this file_id (a PhotoSize list for photos), so a file sent
+    # again by file_id shows the same file_name, duration …
+    media: JSON | list[JSON] | None = None
+
+
+# Telegram's file_ids start with the file's type; file_paths are "<folder>/file_<n>.<ext>".
+_FILE_ID_PREFIXES: dict[str, str] = {
+    "photo": "AgAC",
+    "document": "BQAC",
+    "video": "BAAC",
+    "voice": "AwAC",
+    "audio": "CQAC",
+}
+_FILE_FOLDERS: dict[str, tuple[str, str]] = {
+    "photo": ("photos", ".jpg"),
+    "document": ("documents", ""),
+    "video": ("videos", ".mp4"),
+    "voice": ("voice", ".oga"),
+    "audio": ("music", ".mp3"),
+}
+# The mime_type Telegram reports when the upload's own type says nothing.
+_DEFAULT_MIME_TYPES = {"video": "video/mp4", "voice": "audio/ogg", "audio": "audio/mpeg"}
 
 
 _CHAT_ACTIONS = frozenset(
@@ -896,6 +952,11 @@ class FakeTelegram:
     "Bad Request: chat not found" like the real API; by default such chats are created on
     first use (convenient when a test seeds the database directly).
     """
+
+    # The real limits; lower them on the class or an instance to test them with small files.
+    max_upload = 50 * MB  # a request carrying more file bytes answers 413
+    max_photo = 10 * MB  # a bigger sendPhoto upload is refused
+    max_download = 20 * MB  # getFile refuses a bigger file ("file is too big")
 
     def __init__(
         self,
@@ -956,6 +1017,7 @@ class FakeTelegram:
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, float] = {}
         self._drops: dict[str, int] = {}
+        self._down: int | None = None  # the HTTP status of an outage (set_down), None when up
         self.webhook_url: str | None = None
         self.descriptions: dict[str | None, str] = {}
         self.short_descriptions: dict[str | None, str] = {}
@@ -1009,14 +1071,16 @@ class FakeTelegram:
     ) -> int:
         """The user writes `text`; returns the new message_id."""
         message: JSON = {"text": text}
-        match = _LEADING_COMMAND_RE.match(text)
-        if match:
-            message["entities"] = [
-                {"type": "bot_command", "offset": 0, "length": utf16_len(match.group())}
-            ]
+        entities = _command_entities(text)
+        if entities:
+            message["entities"] = entities
         return self._user_message(
             user_id, message, language_code, reply_to, chat_id, chat_type, first_name
         )
+
+    # The media a person sends: the bot can getFile (and download) each file.  `file_size`
+    # claims a size other than len(data) (e.g. 25 MB, to meet the 20 MB getFile limit without
+    # shipping 25 MB); `reply_to` quotes a message of the chat, the bot's or the person's.
 
     def send_photo(
         self,
@@ -1024,18 +1088,21 @@ class FakeTelegram:
         data: bytes,
         *,
         caption: str | None = None,
+        file_size: int | None = None,
         language_code: str | None = "en",
         reply_to: int | None = None,
         chat_id: int | None = None,
         chat_type: str = "private",
         first_name: str = "Test",
     ) -> int:
-        """The user sends a photo (the bot can getFile/download it); returns the message_id."""
+        """The user sends a photo (an image PIL can read); returns the message_id.
+
+        The update carries a thumbnail and the full size (``photo[-1]``, whose ``file_size``
+        is `file_size` if given).
+        """
         with self._lock:
-            sizes = self._store_photo(data)
-        message: JSON = {"photo": sizes}
-        if caption is not None:
-            message["caption"] = caption
+            sizes = self._store_photo(data, file_size)
+        message = self._with_caption({"photo": sizes}, caption)
         return self._user_message(
             user_id, message, language_code, reply_to, chat_id, chat_type, first_name
         )
@@ -1048,28 +1115,128 @@ class FakeTelegram:
         *,
         mime_type: str = "application/octet-stream",
         caption: str | None = None,
+        file_size: int | None = None,
         language_code: str | None = "en",
+        reply_to: int | None = None,
         chat_id: int | None = None,
         chat_type: str = "private",
         first_name: str = "Test",
     ) -> int:
         """The user sends a file; returns the message_id."""
+        document = self._user_file("document", data, file_size, filename, mime_type, {})
+        message = self._with_caption({"document": document}, caption)
+        return self._user_message(
+            user_id, message, language_code, reply_to, chat_id, chat_type, first_name
+        )
+
+    def send_voice(
+        self,
+        user_id: int,
+        data: bytes,
+        *,
+        duration: int = 0,
+        mime_type: str = "audio/ogg",
+        caption: str | None = None,
+        file_size: int | None = None,
+        language_code: str | None = "en",
+        reply_to: int | None = None,
+        chat_id: int | None = None,
+        chat_type: str = "private",
+        first_name: str = "Test",
+    ) -> int:
+        """The user records a voice note (Telegram has no file name for those); returns the
+        message_id."""
+        voice = self._user_file("voice", data, file_size, None, mime_type, {"duration": duration})
+        message = self._with_caption({"voice": voice}, caption)
+        return self._user_message(
+            user_id, message, language_code, reply_to, chat_id, chat_type, first_name
+        )
+
+    def send_audio(
+        self,
+        user_id: int,
+        data: bytes,
+        *,
+        filename: str | None = "audio.mp3",
+        title: str | None = None,
+        performer: str | None = None,
+        duration: int = 0,
+        mime_type: str = "audio/mpeg",
+        caption: str | None = None,
+        file_size: int | None = None,
+        language_code: str | None = "en",
+        reply_to: int | None = None,
+        chat_id: int | None = None,
+        chat_type: str = "private",
+        first_name: str = "Test",
+    ) -> int:
+        """The user sends a music file; returns the message_id."""
+        extra: JSON = {"duration": duration}
+        if performer is not None:
+            extra["performer"] = performer
+        if title is not None:
+            extra["title"] = title
+        audio = self._user_file("audio", data, file_size, filename, mime_type, extra)
+        message = self._with_caption({"audio": audio}, caption)
+        return self._user_message(
+            user_id, message, language_code, reply_to, chat_id, chat_type, first_name
+        )
+
+    def send_video(
+        self,
+        user_id: int,
+        data: bytes,
+        *,
+        filename: str | None = "video.mp4",
+        width: int = 640,
+        height: int = 360,
+        duration: int = 0,
+        mime_type: str = "video/mp4",
+        caption: str | None = None,
+        file_size: int | None = None,
+        language_code: str | None = "en",
+        reply_to: int | None = None,
+        chat_id: int | None = None,
+        chat_type: str = "private",
+        first_name: str = "Test",
+    ) -> int:
+        """The user sends a video; returns the message_id."""
+        extra: JSON = {"width": width, "height": height, "duration": duration}
+        video = self._user_file("video", data, file_size, filename, mime_type, extra)
+        message = self._with_caption({"video": video}, caption)
+        return self._user_message(
+            user_id, message, language_code, reply_to, chat_id, chat_type, first_name
+        )
+
+    def _user_file(
+        self,
+        kind: MessageKind,
+        data: bytes,
+        file_size: int | None,
+        filename: str | None,
+        mime_type: str,
+        extra: JSON,
+    ) -> JSON:
+        """Store a file a person sends; returns its Bot API object (document, voice …)."""
         with self._lock:
-            stored = self._store_file(data, f"documents/file_{next(self._file_counter)}")
-        message: JSON = {
-            "document": {
-                "file_id": stored.file_id,
-                "file_unique_id": stored.file_unique_id,
-                "file_name": filename,
-                "mime_type": mime_type,
-                "file_size": len(data),
-            }
-        }
+            stored = self._store_file(data, kind, filename, file_size)
+            media: JSON = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id}
+            media.update(extra)
+            if filename is not None:
+                media["file_name"] = filename
+            media["mime_type"] = mime_type
+            media["file_size"] = stored.size
+            stored.media = copy.deepcopy(media)
+            return media
+
+    @staticmethod
+    def _with_caption(message: JSON, caption: str | None) -> JSON:
         if caption is not None:
             message["caption"] = caption
-        return self._user_message(
-            user_id, message, language_code, None, chat_id, chat_type, first_name
-        )
+            entities = _command_entities(caption)
+            if entities:
+                message["caption_entities"] = entities
+        return message
 
     def send_update(self, update: dict[str, Any]) -> int:
         """Queue a raw update (without update_id); returns the assigned update_id."""
@@ -1164,6 +1331,10 @@ class FakeTelegram:
             msgs = sorted(self._bot_messages.get(chat_id, {}).values(), key=lambda m: m.message_id)
             return copy.deepcopy(msgs)
 
+    def messages_of_kind(self, chat_id: int, kind: MessageKind) -> list[FakeMessage]:
+        """The bot's messages in the chat that are now of `kind` ("voice" …), as `messages`."""
+        return [m for m in self.messages(chat_id) if m.kind == kind]
+
     def last(self, chat_id: int) -> FakeMessage | None:
         """The bot's newest non-deleted message in the chat."""
         live = [m for m in self.messages(chat_id) if not m.deleted]
@@ -1241,11 +1412,12 @@ class FakeTelegram:
         contains: str | None = None,
         *,
         photo: bool | None = None,
+        kind: MessageKind | None = None,
         timeout: float = 10.0,
         after: int = 0,
     ) -> FakeMessage:
         """First bot message in the chat with message_id > `after` whose text/caption contains
-        `contains` (any case) and whose photo-ness is `photo`.
+        `contains` (any case), whose photo-ness is `photo` and whose kind is `kind` ("voice" …).
 
         Any version of a message counts (the original or any edit), deleted ones too, so the
         result does not depend on how fast the bot edits; the returned snapshot is current.
@@ -1255,6 +1427,8 @@ class FakeTelegram:
         def matches(snapshot: JSON) -> bool:
             content = snapshot["text"] if snapshot["text"] is not None else snapshot["caption"]
             if needle is not None and needle not in (content or "").lower():
+                return False
+            if kind is not None and snapshot["kind"] != kind:
                 return False
             return photo is None or snapshot["has_photo"] == photo
 
@@ -1267,7 +1441,7 @@ class FakeTelegram:
         try:
             return self.wait_for(find, timeout)
         except AssertionError as exc:
-            wanted = f"contains={contains!r} photo={photo} after={after}"
+            wanted = f"contains={contains!r} photo={photo} kind={kind} after={after}"
             raise AssertionError(f"no bot message in chat {chat_id} with {wanted}\n{exc}") from None
 
     def dump(self, calls: int = 30) -> str:
@@ -1281,8 +1455,12 @@ class FakeTelegram:
             for chat_id, msgs in self._bot_messages.items():
                 lines.append(f"bot messages in chat {chat_id}:")
                 for m in sorted(msgs.values(), key=lambda m: m.message_id)[-8:]:
-                    flags = (" [deleted]" if m.deleted else "") + (" [photo]" if m.photo else "")
+                    flags = (" [deleted]" if m.deleted else "") + (
+                        f" [{m.kind}]" if m.kind != "text" else ""
+                    )
                     lines.append(f"  #{m.message_id}{flags} {m.content[:200]!r} {m.buttons}")
+            if self._down is not None:
+                lines.append(f"the API is down (every request answers {self._down})")
             if self._internal_errors:
                 lines.append("internal errors:\n" + "\n".join(self._internal_errors[-3:]))
             return "\n".join(lines)
@@ -1320,6 +1498,21 @@ class FakeTelegram:
         """Close the connection without an answer for the next `times` calls of `method`."""
         with self._lock:
             self._drops[method.lower()] = self._drops.get(method.lower(), 0) + times
+
+    def set_down(self, down: bool, status: int = 502) -> None:
+        """An outage of the whole Bot API: while `down`, every request (getUpdates, file
+        downloads, unknown methods included) answers HTTP `status` with Telegram's error body
+        for it, e.g. ``{"ok": false, "error_code": 502, "description": "Bad Gateway"}``, is
+        recorded in `calls` with that status, and changes nothing.  A held getUpdates ends with
+        that answer at once.  ``set_down(False)`` restores service; no queued update is lost.
+        PTB raises ``NetworkError`` for 5xx answers.
+        """
+        if status < 400:
+            raise ValueError(f"an outage answers an error status, not {status}")
+        with self._lock:
+            self._down = status if down else None
+            self._changed()
+        self._wake_pollers()
 
     # ------------------------------------------------------------------ state helpers (locked)
 
@@ -1423,10 +1616,8 @@ class FakeTelegram:
             out["text"] = msg.text
             if msg.entities:
                 out["entities"] = copy.deepcopy(msg.entities)
-        if msg.photo is not None:
-            out["photo"] = copy.deepcopy(msg.media_json)
-        elif msg.document is not None:
-            out["document"] = copy.deepcopy(msg.media_json)
+        if msg.kind != "text":
+            out[msg.kind] = copy.deepcopy(msg.media_json)
         if msg.caption is not None:
             out["caption"] = msg.caption
             if msg.entities:
@@ -1440,20 +1631,32 @@ class FakeTelegram:
                 out["reply_to_message"] = replied
         return out
 
-    def _store_file(self, data: bytes, path_stem: str, suffix: str = "") -> _StoredFile:
+    def _store_file(
+        self, data: bytes, kind: MessageKind, filename: str | None = None, size: int | None = None
+    ) -> _StoredFile:
+        """Keep a file for getFile; `size` is what Telegram will say its size is."""
         n = next(self._file_counter)
+        folder, extension = _FILE_FOLDERS[kind]
+        suffix = re.sub(r"[^A-Za-z0-9]", "", (filename or "").rpartition(".")[2])[:8]
+        if kind in ("document", "video", "audio") and filename and "." in filename and suffix:
+            extension = f".{suffix.lower()}"  # photos are always .jpg, voice notes .oga
         stored = _StoredFile(
-            file_id=f"BQACAgIAAxkBAAI{n:08d}{self.bot_id:x}",
+            file_id=f"{_FILE_ID_PREFIXES[kind]}AgIAAxkBAAI{n:08d}{self.bot_id:x}",
             file_unique_id=f"AgAD{n:08d}",
             data=data,
-            file_path=f"{path_stem}{suffix}",
+            file_path=f"{folder}/file_{n}{extension}",
+            kind=kind,
+            size=len(data) if size is None else size,
         )
         self._files[stored.file_id] = stored
         self._file_paths[stored.file_path] = stored
         return stored
 
-    def _store_photo(self, data: bytes) -> list[JSON]:
-        """Register uploaded photo bytes; returns the PhotoSize list (thumbnail first)."""
+    def _store_photo(self, data: bytes, size: int | None = None) -> list[JSON]:
+        """Register photo bytes; returns the PhotoSize list (thumbnail first).
+
+        `size` is the size the full picture claims (a person's photo; default: its bytes).
+        """
         try:
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
@@ -1472,12 +1675,12 @@ class FakeTelegram:
             thumb.thumbnail((90, 90))
             buffer = io.BytesIO()
             thumb.save(buffer, format="JPEG")
-            small = self._store_file(
-                buffer.getvalue(), f"photos/file_{next(self._file_counter)}", ".jpg"
-            )
+            small = self._store_file(buffer.getvalue(), "photo")
             sizes.append(self._photo_size(small, *thumb.size))
-        full = self._store_file(data, f"photos/file_{next(self._file_counter)}", ".jpg")
+        full = self._store_file(data, "photo", size=size)
         sizes.append(self._photo_size(full, width, height))
+        for size_json in sizes:
+            self._files[size_json["file_id"]].media = copy.deepcopy(sizes)
         return sizes
 
     @staticmethod
@@ -1487,7 +1690,7 @@ class FakeTelegram:
             "file_unique_id": stored.file_unique_id,
             "width": width,
             "height": height,
-            "file_size": len(stored.data),
+            "file_size": stored.size,
         }
 
     # ------------------------------------------------------------------ HTTP
@@ -1495,6 +1698,10 @@ class FakeTelegram:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         at = time.monotonic()
         path = request.path
+        with self._lock:
+            down = self._down
+        if down is not None:
+            return await self._answer_outage(request, down, at)
         if path.startswith("/file/bot"):
             return self._serve_file(path.removeprefix("/file/bot"), at)
         token, _, method = path.removeprefix("/bot").partition("/")
@@ -1510,21 +1717,26 @@ class FakeTelegram:
         files: dict[str, Upload] = {}
         try:
             params, files = await self._read_params(request)
+            if sum(len(upload.data) for upload in files.values()) > self.max_upload:
+                raise ApiError(413, REQUEST_TOO_LARGE)
             key = method.lower()
             with self._lock:
                 delay = self._delays.get(key, 0.0)
             if delay:
                 await asyncio.sleep(delay)
             with self._lock:
-                drop = self._drops.get(key, 0) > 0
+                down = self._down  # the API may have gone down during the delay
+                drop = down is None and self._drops.get(key, 0) > 0
                 if drop:
                     self._drops[key] -= 1
                 faults = self._faults.get(key)
-                fault = faults[0] if faults and not drop else None
+                fault = faults[0] if faults and not drop and down is None else None
                 if fault is not None:
                     fault.times -= 1
                     if fault.times <= 0:
                         faults.pop(0)  # type: ignore[union-attr]
+            if down is not None:
+                raise _outage_error(down)
             if drop:
                 if request.transport is not None:
                     request.transport.close()
@@ -1563,12 +1775,32 @@ class FakeTelegram:
         self._record(Call(method, params, error.status, at, error.description, None, files or {}))
         return web.json_response(error.body(), status=error.status, dumps=_dumps)
 
+    async def _answer_outage(self, request: web.Request, status: int, at: float) -> web.Response:
+        """While the API is down: record the request (params as far as readable) and fail it."""
+        path = request.path
+        params: dict[str, Any] = {}
+        files: dict[str, Upload] = {}
+        if path.startswith("/file/bot"):
+            method = "file"
+            params["file_path"] = path.removeprefix("/file/bot").partition("/")[2]
+        else:
+            method = path.removeprefix("/bot").partition("/")[2] or path
+            with contextlib.suppress(Exception):  # an unreadable body gets the same answer
+                params, files = await self._read_params(request)
+        return self._answer(method, params, _outage_error(status), at, files)
+
     def _record(self, call: Call) -> None:
         with self._lock:
             self._calls.append(call)
             self._changed()
 
     async def _read_params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, Upload]]:
+        try:
+            return await self._read_body(request)
+        except web.HTTPRequestEntityTooLarge:  # over the aiohttp app's client_max_size
+            raise ApiError(413, REQUEST_TOO_LARGE) from None
+
+    async def _read_body(self, request: web.Request) -> tuple[dict[str, Any], dict[str, Upload]]:
         raw: dict[str, Any] = dict(request.query)
         files: dict[str, Upload] = {}
         if request.can_read_body:
@@ -1674,6 +1906,8 @@ class FakeTelegram:
             if upload is None:
                 raise bad_request(f"file {value} not found in the request")
         if upload is not None:
+            if not upload.data:
+                raise bad_request("file must be non-empty")
             return upload.data, upload.filename, None
         if not value:
             raise bad_request(f"there is no {name} in the request")
@@ -1788,6 +2022,9 @@ class FakeTelegram:
                 batch = copy.deepcopy(self._updates[:limit])
                 superseded = generation != self._poll_generation
                 closing = self._closing
+                down = self._down
+            if down is not None:
+                raise _outage_error(down)  # the updates stay queued
             if batch or closing:
                 return batch
             if request.transport is None or request.transport.is_closing():
@@ -1953,6 +2190,8 @@ class FakeTelegram:
         with self._lock:
             chat_id = self._target_chat(p)
             data, _, existing = self._file_param(p, "photo")
+            if existing is None:
+                self._check_photo_size(data)
             caption, entities = self._caption(p)
             markup = self._markup(p)
             reply_to = self._reply_target(p, chat_id)
@@ -1965,35 +2204,46 @@ class FakeTelegram:
                 raw=p.get_str("caption"),
                 parse_mode=p.get_str("parse_mode"),
                 reply_markup=markup,
-                photo=data,
                 photos=[data],
-                file_id=sizes[-1]["file_id"],
-                media_json=sizes,
+                **_media_fields("photo", data, sizes),
             )
             return self._message_json(msg)
 
+    def _check_photo_size(self, data: bytes) -> None:
+        """Telegram refuses a photo upload over 10 MB (max_photo) before reading the image."""
+        if len(data) > self.max_photo:
+            raise bad_request(
+                f"file of size {len(data)} bytes is too big for a photo; "
+                f"the maximum size is {self.max_photo} bytes"
+            )
+
     def _photo_sizes_for(self, stored: _StoredFile) -> list[JSON]:
-        """Re-sending by file_id shows the same photo; find its PhotoSize list."""
-        for msgs in self._bot_messages.values():
-            for msg in msgs.values():
-                if isinstance(msg.media_json, list) and any(
-                    s["file_id"] == stored.file_id for s in msg.media_json
-                ):
-                    return copy.deepcopy(msg.media_json)
-        for message in self._user_messages.values():
-            photo = message.get("photo")
-            if isinstance(photo, list) and any(s.get("file_id") == stored.file_id for s in photo):
-                return copy.deepcopy(photo)
+        """Re-sending by file_id shows the same photo (another file becomes a new photo)."""
+        if isinstance(stored.media, list):
+            return copy.deepcopy(stored.media)
         return self._store_photo(stored.data)
 
     def _m_send_document(self, request: web.Request, p: Params) -> JSON:
+        return self._send_file(p, "document")
+
+    def _m_send_video(self, request: web.Request, p: Params) -> JSON:
+        return self._send_file(p, "video")
+
+    def _m_send_voice(self, request: web.Request, p: Params) -> JSON:
+        return self._send_file(p, "voice")
+
+    def _m_send_audio(self, request: web.Request, p: Params) -> JSON:
+        return self._send_file(p, "audio")
+
+    def _send_file(self, p: Params, kind: MessageKind) -> JSON:
+        """sendDocument/sendVideo/sendVoice/sendAudio: the file in parameter `kind`, a caption."""
         with self._lock:
             chat_id = self._target_chat(p)
-            data, filename, existing = self._file_param(p, "document")
+            data, filename, existing = self._file_param(p, kind)
             caption, entities = self._caption(p)
             markup = self._markup(p)
             reply_to = self._reply_target(p, chat_id)
-            document = self._document_json(data, filename, existing, p.files.get("document"))
+            media = self._media_object(kind, p, data, filename, existing, p.files.get(kind))
             msg = self._new_bot_message(
                 chat_id,
                 reply_to,
@@ -2002,29 +2252,51 @@ class FakeTelegram:
                 raw=p.get_str("caption"),
                 parse_mode=p.get_str("parse_mode"),
                 reply_markup=markup,
-                document=data,
-                document_name=document.get("file_name"),
-                file_id=document["file_id"],
-                media_json=document,
+                **_media_fields(kind, data, media),
             )
             return self._message_json(msg)
 
-    def _document_json(
-        self, data: bytes, filename: str | None, existing: _StoredFile | None, upload: Upload | None
+    def _media_object(
+        self,
+        kind: MessageKind,
+        options: Params,
+        data: bytes,
+        filename: str | None,
+        existing: _StoredFile | None,
+        upload: Upload | None,
     ) -> JSON:
-        stored = existing or self._store_file(
-            data, f"documents/file_{next(self._file_counter)}_{filename or 'file'}"
-        )
-        document: JSON = {
-            "file_id": stored.file_id,
-            "file_unique_id": stored.file_unique_id,
-            "file_size": len(data),
-        }
-        if filename:
-            document["file_name"] = filename
-        if upload is not None and upload.content_type:
-            document["mime_type"] = upload.content_type
-        return document
+        """The Bot API object (Document, Video, Voice or Audio) of a file the bot sends.
+
+        A file sent again by its file_id shows what Telegram knows of it.  For an upload the
+        fake reads no media: duration, width, height, title, performer come from `options`
+        (0 when absent) and mime_type from the upload's part (else Telegram's usual one).
+        """
+        if existing is not None and existing.kind == kind and isinstance(existing.media, dict):
+            return copy.deepcopy(existing.media)
+        if existing is not None and existing.kind == kind:
+            stored = existing
+        else:
+            stored = self._store_file(data, kind, filename)
+        media: JSON = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id}
+        if kind == "video":
+            media["width"] = options.get_int("width", 0)
+            media["height"] = options.get_int("height", 0)
+        if kind in ("video", "voice", "audio"):
+            media["duration"] = options.get_int("duration", 0)
+        if kind == "audio":
+            for name in ("performer", "title"):
+                if options.has(name):
+                    media[name] = options.get_str(name)
+        if filename and kind != "voice":  # a voice note has no file name
+            media["file_name"] = filename
+        mime_type = upload.content_type if upload is not None else None
+        if mime_type in (None, "", "application/octet-stream") and kind in _DEFAULT_MIME_TYPES:
+            mime_type = _DEFAULT_MIME_TYPES[kind]
+        if mime_type:
+            media["mime_type"] = mime_type
+        media["file_size"] = stored.size
+        stored.media = copy.deepcopy(media)
+        return media
 
     def _m_send_chat_action(self, request: web.Request, p: Params) -> bool:
         with self._lock:
@@ -2066,13 +2338,13 @@ class FakeTelegram:
     def _m_edit_message_media(self, request: web.Request, p: Params) -> JSON:
         with self._lock:
             msg = self._message_to_edit(p)
-            if msg.text is not None:
+            if msg.kind in ("text", "voice"):
                 raise bad_request("there is no media in the message to edit")
             media = p.get_json("media")
             if not isinstance(media, dict) or "media" not in media:
                 raise bad_request("can't parse InputMedia JSON object")
             kind = media.get("type")
-            if kind not in ("photo", "document"):
+            if kind not in ("photo", "document", "video", "audio"):
                 raise bad_request(f"unsupported media type {kind!r} in the fake")
             inner = Params({**p.values, "media": media["media"]}, p.files)
             data, filename, existing = self._file_param(inner, "media")
@@ -2092,17 +2364,18 @@ class FakeTelegram:
                 and (caption, entities, markup) == (msg.caption, msg.entities, msg.reply_markup)
             ):
                 raise bad_request(NOT_MODIFIED.removeprefix("Bad Request: "))
+            new_media: JSON | list[JSON]
             if kind == "photo":
-                sizes = self._photo_sizes_for(existing) if existing else self._store_photo(data)
-                msg.photo, msg.document, msg.document_name = data, None, None
+                if existing is None:
+                    self._check_photo_size(data)
+                new_media = self._photo_sizes_for(existing) if existing else self._store_photo(data)
                 msg.photos.append(data)
-                msg.file_id, msg.media_json = sizes[-1]["file_id"], sizes
             else:
                 upload = inner.files.get(str(media["media"]).removeprefix("attach://"))
-                document = self._document_json(data, filename, existing, upload)
-                msg.photo, msg.document = None, data
-                msg.document_name = document.get("file_name")
-                msg.file_id, msg.media_json = document["file_id"], document
+                options = Params(media, {})
+                new_media = self._media_object(kind, options, data, filename, existing, upload)
+            for name, value in _media_fields(kind, data, new_media).items():
+                setattr(msg, name, value)
             msg.caption, msg.entities, msg.reply_markup = caption, entities, markup
             msg.raw, msg.parse_mode = media.get("caption"), media.get("parse_mode")
             return self._apply_edit(msg)
@@ -2179,10 +2452,12 @@ class FakeTelegram:
             stored = self._files.get(p.get_str("file_id") or "")
         if stored is None:
             raise bad_request("invalid file_id")
+        if stored.size > self.max_download:
+            raise ApiError(400, FILE_TOO_BIG)
         return {
             "file_id": stored.file_id,
             "file_unique_id": stored.file_unique_id,
-            "file_size": len(stored.data),
+            "file_size": stored.size,
             "file_path": stored.file_path,
         }
 
@@ -2200,12 +2475,38 @@ def _scope_key(scope: Any) -> str:
     return json.dumps(scope, sort_keys=True)
 
 
+def _command_entities(text: str) -> list[JSON]:
+    """The bot_command entity Telegram marks at the start of a person's text or caption."""
+    match = _LEADING_COMMAND_RE.match(text)
+    if match is None:
+        return []
+    return [{"type": "bot_command", "offset": 0, "length": utf16_len(match.group())}]
+
+
+def _media_fields(kind: MessageKind, data: bytes, media: JSON | list[JSON]) -> dict[str, Any]:
+    """The FakeMessage fields of a message whose media is now `media` (a PhotoSize list for
+    photos) with the bytes `data`."""
+    largest = media[-1] if isinstance(media, list) else media
+    return {
+        "kind": kind,
+        "data": data,
+        "photo": data if kind == "photo" else None,
+        "document": data if kind == "document" else None,
+        "document_name": largest.get("file_name") if kind == "document" else None,
+        "file_id": largest["file_id"],
+        "file_name": largest.get("file_name"),
+        "mime_type": largest.get("mime_type"),
+        "media_json": media,
+    }
+
+
 def _update_type(update: JSON) -> str:
     return next((key for key in update if key != "update_id"), "")
 
 
 def _snapshot(msg: FakeMessage) -> JSON:
     return {
+        "kind": msg.kind,
         "text": msg.text,
         "caption": msg.caption,
         "has_photo": msg.photo is not None,

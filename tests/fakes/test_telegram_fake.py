@@ -15,12 +15,22 @@ from telegram import (
     Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputMediaAudio,
     InputMediaPhoto,
+    InputMediaVideo,
+    ReplyParameters,
     Update,
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from tests.fakes.telegram import FakeTelegram
 
@@ -428,3 +438,311 @@ async def test_odd_input_answers_400_without_crashing(fake: FakeTelegram) -> Non
             body = answer.json()
             assert body["ok"] is False and body["description"].startswith("Bad Request: ")
     assert fake.messages(1) == []
+
+
+# --------------------------------------------------------------------------- media both ways
+
+
+async def test_bot_sends_voice_audio_and_video(fake: FakeTelegram, bot: Bot) -> None:
+    asked = await bot.send_message(USER, "Which file?")
+    voice = await bot.send_voice(
+        USER,
+        voice=b"OggS voice bytes",
+        filename="note.ogg",
+        caption="<b>Voice</b> from +7 987",
+        parse_mode=ParseMode.HTML,
+        reply_markup=keyboard(("Reply", "reply:1")),
+        reply_parameters=ReplyParameters(asked.message_id),
+    )
+    assert voice.voice is not None and voice.caption == "Voice from +7 987"
+    assert (voice.voice.mime_type, voice.voice.file_size) == ("audio/ogg", 16)
+    assert voice.voice.file_id.startswith("AwAC")
+    assert voice.reply_to_message is not None
+    assert voice.reply_to_message.message_id == asked.message_id
+    audio = await bot.send_audio(
+        USER, audio=b"ID3 song", filename="song.mp3", title="Song", performer="Band", duration=3
+    )
+    assert audio.audio is not None
+    assert (audio.audio.file_name, audio.audio.title, audio.audio.performer) == (
+        "song.mp3",
+        "Song",
+        "Band",
+    )
+    assert audio.audio.mime_type == "audio/mpeg"
+    video = await bot.send_video(
+        USER, video=b"\x00\x00\x00\x18ftypmp42", filename="clip.mp4", width=320, height=240
+    )
+    assert video.video is not None
+    assert (video.video.width, video.video.height, video.video.file_name) == (320, 240, "clip.mp4")
+    assert (video.video.mime_type, video.video.file_size) == ("video/mp4", 12)
+
+    [stored] = fake.messages_of_kind(USER, "voice")
+    assert (stored.message_id, stored.data, stored.kind) == (
+        voice.message_id,
+        b"OggS voice bytes",
+        "voice",
+    )
+    assert stored.content == "Voice from +7 987" and stored.entities[0]["type"] == "bold"
+    assert stored.reply_to_message_id == asked.message_id
+    assert stored.buttons == [("Reply", "reply:1")] and stored.mime_type == "audio/ogg"
+    assert [m.kind for m in fake.messages(USER)] == ["text", "voice", "audio", "video"]
+    assert fake.messages_of_kind(USER, "audio")[0].data == b"ID3 song"
+    assert fake.messages_of_kind(USER, "video")[0].file_name == "clip.mp4"
+    # The bot's own files can be fetched back, like any file.
+    file = await bot.get_file(voice.voice.file_id)
+    assert file.file_path is not None and file.file_path.endswith("/voice/file_1.oga")
+    assert bytes(await file.download_as_bytearray()) == b"OggS voice bytes"
+
+
+async def test_captions_of_media_are_edited_and_limited(fake: FakeTelegram, bot: Bot) -> None:
+    voice = await bot.send_voice(USER, voice=b"ogg", filename="v.ogg", caption="first")
+    edited = await bot.edit_message_caption(
+        chat_id=USER, message_id=voice.message_id, caption="<i>second</i>", parse_mode="HTML"
+    )
+    assert isinstance(edited, type(voice)) and edited.voice is not None
+    assert edited.caption == "second"
+    msg = fake.message(USER, voice.message_id)
+    assert (msg.caption, msg.edits, msg.kind, msg.data) == ("second", 1, "voice", b"ogg")
+    with pytest.raises(BadRequest, match=r"(?i)there is no text in the message to edit"):
+        await bot.edit_message_text("x", chat_id=USER, message_id=voice.message_id)
+    with pytest.raises(BadRequest, match=r"(?i)there is no media in the message to edit"):
+        await bot.edit_message_media(
+            InputMediaAudio(b"mp3", filename="a.mp3"), chat_id=USER, message_id=voice.message_id
+        )
+    # 1024 characters after entity parsing are fine, 1025 are not (sending or editing).
+    await bot.send_video(USER, video=b"mp4", caption="<b>" + "x" * 1024 + "</b>", parse_mode="HTML")
+    for send in (bot.send_voice, bot.send_audio, bot.send_video, bot.send_document):
+        with pytest.raises(BadRequest, match=r"^Message caption is too long$"):
+            await send(USER, b"data", caption="x" * 1025)
+    with pytest.raises(BadRequest, match=r"^Message caption is too long$"):
+        await bot.edit_message_caption(
+            chat_id=USER, message_id=voice.message_id, caption="y" * 1025
+        )
+    with pytest.raises(BadRequest, match=r"^File must be non-empty$"):
+        await bot.send_voice(USER, voice=b"", filename="empty.ogg")
+    assert len(fake.messages(USER)) == 2
+
+
+async def test_edit_media_to_video_and_audio(fake: FakeTelegram, bot: Bot) -> None:
+    photo = await bot.send_photo(USER, photo=png("black"), caption="qr")
+    edited = await bot.edit_message_media(
+        InputMediaVideo(b"mp4 bytes", filename="v.mp4", caption="now a video", width=8, height=6),
+        chat_id=USER,
+        message_id=photo.message_id,
+    )
+    assert isinstance(edited, type(photo)) and edited.video is not None
+    assert (edited.video.width, edited.video.file_name) == (8, "v.mp4") and edited.photo == ()
+    msg = fake.message(USER, photo.message_id)
+    assert (msg.kind, msg.data, msg.photo, msg.caption) == (
+        "video",
+        b"mp4 bytes",
+        None,
+        "now a video",
+    )
+    assert [h["kind"] for h in msg.history] == ["photo", "video"]
+    await bot.edit_message_media(
+        InputMediaAudio(b"mp3 bytes", filename="a.mp3"), chat_id=USER, message_id=photo.message_id
+    )
+    assert fake.message(USER, photo.message_id).kind == "audio"
+    # Sending a file again by file_id shows what Telegram knows of it.
+    again = await bot.send_video(USER, video=edited.video.file_id)
+    assert again.video is not None and again.video.to_dict() == edited.video.to_dict()
+    assert fake.messages_of_kind(USER, "video")[-1].data == b"mp4 bytes"
+
+
+async def test_user_voice_is_downloaded_and_quotes_the_bot(fake: FakeTelegram, bot: Bot) -> None:
+    question = await bot.send_voice(USER, voice=b"bot voice", filename="q.ogg", caption="Answer?")
+    sound = bytes(range(256)) * 40
+    message_id = fake.send_voice(USER, sound, duration=3, reply_to=question.message_id)
+    [update] = await bot.get_updates()
+    message = update.message
+    assert message is not None and message.message_id == message_id and message.voice is not None
+    assert (message.voice.mime_type, message.voice.file_size) == ("audio/ogg", len(sound))
+    quoted = message.reply_to_message
+    assert quoted is not None and quoted.message_id == question.message_id
+    assert quoted.voice is not None and quoted.caption == "Answer?"
+    file = await bot.get_file(message.voice.file_id)
+    assert file.file_size == len(sound)
+    assert bytes(await file.download_as_bytearray()) == sound
+
+
+async def test_user_media_objects(
+    fake: FakeTelegram, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")  # reading .duration warns without it
+    greeting = fake.send_text(USER, "hi")
+    fake.send_audio(USER, b"mp3", filename="s.mp3", title="T", performer="P", duration=61)
+    fake.send_video(USER, b"mp4", filename=None, width=1280, height=720, caption="/send now")
+    fake.send_document(USER, b"%PDF", "a.pdf", mime_type="application/pdf", reply_to=greeting)
+    fake.send_photo(USER, png("red", (300, 200)), file_size=3_000_000)
+    _, audio, video, document, photo = [u.message for u in await bot.get_updates()]
+    assert audio is not None and audio.audio is not None
+    assert (audio.audio.file_name, audio.audio.title, audio.audio.performer) == ("s.mp3", "T", "P")
+    assert audio.audio.duration == timedelta(seconds=61)
+    assert video is not None and video.video is not None
+    assert (video.video.width, video.video.height, video.video.file_name) == (1280, 720, None)
+    assert video.caption == "/send now" and video.caption_entities[0].type == "bot_command"
+    assert document is not None and document.document is not None
+    assert document.document.mime_type == "application/pdf"
+    assert document.reply_to_message is not None and document.reply_to_message.text == "hi"
+    assert photo is not None and photo.photo[-1].file_size == 3_000_000
+    assert (photo.photo[-1].width, photo.photo[-1].height) == (300, 200)
+
+
+async def test_get_file_refuses_files_over_20_mb(
+    fake: FakeTelegram, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert FakeTelegram.max_download == 20 * 1024 * 1024
+    fake.send_voice(USER, b"short", file_size=25 * 1024 * 1024)
+    fake.send_document(USER, b"zip", "big.zip", file_size=20 * 1024 * 1024)
+    big, limit = [u.message for u in await bot.get_updates()]
+    assert big is not None and big.voice is not None
+    assert big.voice.file_size == 25 * 1024 * 1024
+    with pytest.raises(BadRequest, match=r"^File is too big$"):
+        await bot.get_file(big.voice.file_id)
+    assert fake.calls_of("getFile")[-1].description == "Bad Request: file is too big"
+    assert limit is not None and limit.document is not None
+    assert (await bot.get_file(limit.document.file_id)).file_size == 20 * 1024 * 1024
+    # The real size counts too.
+    monkeypatch.setattr(fake, "max_download", 1000)
+    fake.send_video(USER, b"v" * 1001)
+    [*_, update] = await bot.get_updates()
+    assert update.message is not None and update.message.video is not None
+    with pytest.raises(BadRequest, match=r"^File is too big$"):
+        await bot.get_file(update.message.video.file_id)
+
+
+async def test_uploads_over_50_mb_are_refused_with_413(
+    fake: FakeTelegram, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert FakeTelegram.max_upload == 50 * 1024 * 1024
+    monkeypatch.setattr(fake, "max_upload", 4096)
+    await bot.send_document(USER, document=b"x" * 4096, filename="fits.bin")
+    # PTB has no special class for 413: a NetworkError carrying Telegram's description.
+    for send in (bot.send_document, bot.send_video, bot.send_voice, bot.send_audio):
+        with pytest.raises(NetworkError, match=r"^Request Entity Too Large$"):
+            await send(USER, b"x" * 4097, filename="big.bin")
+    assert [c.status for c in fake.calls][-4:] == [413] * 4
+    assert [m.document_name for m in fake.messages(USER)] == ["fits.bin"]
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(
+            f"{fake.api_url}{fake.token}/sendVoice",
+            data={"chat_id": str(USER)},
+            files={"voice": ("v.ogg", b"x" * 5000, "audio/ogg")},
+        )
+    assert answer.status_code == 413
+    assert answer.json() == {
+        "ok": False,
+        "error_code": 413,
+        "description": "Request Entity Too Large",
+    }
+
+
+async def test_photos_over_10_mb_are_refused(
+    fake: FakeTelegram, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert FakeTelegram.max_photo == 10 * 1024 * 1024
+    image = png("navy")
+    monkeypatch.setattr(fake, "max_photo", len(image) - 1)
+    with pytest.raises(BadRequest) as caught:
+        await bot.send_photo(USER, photo=image, filename="qr.png")
+    assert caught.value.message == (
+        f"File of size {len(image)} bytes is too big for a photo; "
+        f"the maximum size is {len(image) - 1} bytes"
+    )
+    assert fake.messages(USER) == []
+    # The same bytes as a document are fine.
+    await bot.send_document(USER, document=image, filename="qr.png")
+    assert fake.messages_of_kind(USER, "document")[0].mime_type == "image/png"
+
+
+async def test_outage_answers_502_and_keeps_updates(fake: FakeTelegram, bot: Bot) -> None:
+    sent = await bot.send_photo(USER, photo=png("olive"))
+    photo_file = await bot.get_file(sent.photo[-1].file_id)
+    held = asyncio.create_task(bot.get_updates(timeout=5))
+    await asyncio.sleep(0.2)  # nothing to deliver: held open
+    fake.set_down(True)
+    with pytest.raises(NetworkError, match=r"^Bad Gateway$"):
+        await asyncio.wait_for(held, 1)  # a held poll ends at once
+    fake.send_text(USER, "written during the outage")
+    with pytest.raises(NetworkError, match=r"^Bad Gateway$"):
+        await bot.get_updates()
+    with pytest.raises(NetworkError, match=r"^Bad Gateway$"):
+        await bot.send_message(USER, "lost")
+    with pytest.raises(NetworkError, match=r"^Bad Gateway$"):
+        await photo_file.download_as_bytearray()
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(f"{fake.api_url}{fake.token}/getMe")
+    assert (answer.status_code, answer.json()) == (
+        502,
+        {"ok": False, "error_code": 502, "description": "Bad Gateway"},
+    )
+    outage = fake.calls[-5:]
+    assert [(c.method, c.status) for c in outage] == [
+        ("getUpdates", 502),
+        ("getUpdates", 502),
+        ("sendMessage", 502),
+        ("file", 502),
+        ("getMe", 502),
+    ]
+    assert outage[2].params["text"] == "lost"
+    assert [m.content for m in fake.messages(USER)] == [""]  # only the photo
+    assert "the API is down" in fake.dump()
+
+    fake.set_down(False)
+    [update] = await bot.get_updates()
+    assert update.message is not None and update.message.text == "written during the outage"
+    await bot.send_message(USER, "back")
+    assert bytes(await photo_file.download_as_bytearray()) == png("olive")
+
+    fake.set_down(True, status=503)
+    with pytest.raises(NetworkError, match=r"^Service Unavailable$"):
+        await bot.get_me()
+    fake.set_down(False)
+
+
+async def test_wait_message_by_kind(fake: FakeTelegram, bot: Bot) -> None:
+    waiter = asyncio.create_task(
+        asyncio.to_thread(fake.wait_message, USER, kind="voice", timeout=3)
+    )
+    await bot.send_message(USER, "voice coming")
+    await bot.send_photo(USER, photo=png("teal"), caption="voice? no, a photo")
+    voice = await bot.send_voice(USER, voice=b"ogg", caption="the voice")
+    found = await waiter
+    assert found.message_id == voice.message_id and found.data == b"ogg"
+    assert fake.wait_message(USER, "voice", kind="photo", timeout=1).kind == "photo"
+    assert fake.wait_message(USER, "voice", photo=False, timeout=1).kind == "text"
+    with pytest.raises(AssertionError, match="kind=video"):
+        fake.wait_message(USER, kind="video", timeout=0.1)
+
+
+async def _echo_voice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    assert message is not None and message.voice is not None
+    file = await message.voice.get_file()
+    data = bytes(await file.download_as_bytearray())
+    await message.reply_voice(
+        data, filename="echo.ogg", caption=f"{len(data)} bytes", do_quote=True
+    )
+
+
+async def test_real_application_echoes_a_voice_note(fake: FakeTelegram) -> None:
+    app = (
+        Application.builder()
+        .token(fake.token)
+        .base_url(fake.api_url)
+        .base_file_url(fake.file_url)
+        .build()
+    )
+    app.add_handler(MessageHandler(filters.VOICE, _echo_voice))
+    note = b"OggS" + bytes(range(256)) * 8
+    async with app:
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0, timeout=timedelta(seconds=1))
+        fake.send_voice(USER, note)
+        echo = await asyncio.to_thread(fake.wait_message, USER, kind="voice", timeout=3)
+        await app.updater.stop()
+        await app.stop()
+    assert (echo.data, echo.caption, echo.file_name) == (note, f"{len(note)} bytes", None)
+    assert echo.reply_to_message_id == 1  # the person's voice note
