@@ -1,4 +1,6 @@
-"""Wiring: settings → logging → database → gateways → services → Telegram application.
+"""Wiring: settings → logging → database → gateways → services → Telegram application (and the
+HTTP server when HTTP_PORT is set). This module is the table of contents: every service, every
+Telegram feature and every HTTP route is created here, in the order it is used.
 
 We own the event loop (one `asyncio.run`) instead of `Application.run_polling`, because Tortoise
 keeps its connections in a context variable that must be initialised in the same context the
@@ -25,13 +27,26 @@ from bot.gateways.registry import build_gateways
 from bot.logs import secrets
 from bot.services.chats import ChatService
 from bot.services.connect import ConnectService
+from bot.services.incoming import IncomingService
 from bot.services.lines import Lines
+from bot.services.media_links import MediaLinks
 from bot.services.sender import SendService
 from bot.storage.crypto import load_cipher
 from bot.storage.db import close_db, init_db
 from bot.telegram.commands import COMMANDS
-from bot.telegram.handlers import Handlers
+from bot.telegram.files import TelegramFiles
+from bot.telegram.handlers.admin import AdminCommands
+from bot.telegram.handlers.basics import Basics
+from bot.telegram.handlers.chats import ChatCommands
+from bot.telegram.handlers.common import Gate
+from bot.telegram.handlers.connect import ConnectCommands
+from bot.telegram.handlers.messages import Messages
+from bot.telegram.handlers.send import SendCommands
+from bot.telegram.inbox import TelegramInbox
 from bot.telegram.views import TelegramViews
+from bot.web.hooks import hook_routes
+from bot.web.media import media_routes
+from bot.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +62,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or _stop_on_signals()
     token = settings.telegram_bot_token.get_secret_value()
     secrets.add(token, urlsplit(settings.database_url).password)
-    if settings.encryption_key:
-        secrets.add(settings.encryption_key.get_secret_value())
+    for secret in (settings.encryption_key, settings.hook_secret):
+        if secret:
+            secrets.add(secret.get_secret_value())
     # First: a misconfigured gateway stops the bot before it writes anything.
     gateways = build_gateways(settings)
     key_dir = settings.sqlite_path.parent if settings.sqlite_path else Path("data")
@@ -79,6 +95,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     )
     views = TelegramViews(app.bot)
     lines = Lines(gateways, cipher, settings.default_gateway or settings.gateways[0])
+    media_links = MediaLinks(settings.public_url)
     connect = ConnectService(
         lines, views, poll_interval=settings.status_poll_interval, timeout=settings.connect_timeout
     )
@@ -86,21 +103,58 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         lines,
         views,
         views,
+        TelegramFiles(app.bot),
+        media_links,
         rate_per_minute=settings.send_rate_per_minute,
         daily_cap=settings.send_daily_cap,
         max_attempts=settings.send_max_attempts,
         backoff=settings.send_retry_backoff,
     )
     chats = ChatService(lines, views, check_interval=settings.link_check_interval)
-    Handlers(settings, connect, sender, chats, views).register(app)
+    incoming = IncomingService(
+        lines,
+        TelegramInbox(app.bot),
+        views,
+        sender,
+        poll_interval=settings.incoming_poll_interval,
+        push_server=settings.http_port is not None,
+    )
+    connect_commands = ConnectCommands(connect, settings.default_region)
+    send_commands = SendCommands(sender, views, settings.default_region)
+    for feature in (
+        Gate(settings),
+        Basics(),
+        connect_commands,
+        send_commands,
+        ChatCommands(chats, incoming),
+        AdminCommands(settings, chats),
+        Messages(connect_commands, send_commands),  # last: whatever the others did not take
+    ):
+        feature.register(app)
+    server = None
+    if settings.http_port is not None and settings.hook_secret is not None:
+        routes = [
+            *hook_routes(incoming, settings.hook_secret.get_secret_value()),
+            *media_routes(media_links),
+        ]
+        server = WebServer(settings.http_host, settings.http_port, routes)
     try:
         if not await _reach_telegram(app, stop):
             return
         await _set_commands(app)
         await app.start()
+        if server is not None:
+            try:
+                await server.start()
+            except OSError as exc:
+                where = f"{settings.http_host}:{settings.http_port}"
+                raise StartupError(
+                    f"cannot serve HTTP on {where} (HTTP_HOST/HTTP_PORT): {exc}"
+                ) from None
         await sender.start()
         await connect.resume_all()
         chats.start()
+        incoming.start()
         assert app.updater is not None
         await app.updater.start_polling(
             allowed_updates=Update.ALL_TYPES, drop_pending_updates=False
@@ -111,9 +165,12 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         log.info("stopping")
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
+        await incoming.stop()
         await connect.shutdown()
         await chats.stop()
         await sender.stop()
+        if server is not None:
+            await server.stop()
         if app.running:
             await app.stop()
         await app.shutdown()

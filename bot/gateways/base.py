@@ -279,6 +279,7 @@ class StateChange:
 
     state: LineState
     raw: str = ""
+    at: datetime | None = None  # when it happened (UTC): older than the link, it is old news
 
 
 Event = Inbound | DeliveryUpdate | StateChange

@@ -2,7 +2,8 @@
 
 Services call these to tell the person what happened; they never see Telegram types. A view
 raises `UserUnreachable` when the person cannot be reached (they blocked the bot), so that the
-services stop working for them instead of retrying into a wall.
+services stop working for them instead of retrying into a wall, and `UiUnavailable` when Telegram
+itself does not answer (an outage), so that what was to be shown is held and tried again.
 """
 
 from __future__ import annotations
@@ -12,12 +13,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bot.gateways.base import GatewayError
-from bot.storage.models import OutgoingMessage, WhatsAppChat
+from bot.gateways.base import Download, GatewayError
+from bot.storage.models import IncomingMessage, OutgoingMessage, WhatsAppChat
 
 
 class UserUnreachable(Exception):
     """Telegram refuses to deliver to this user (403: blocked the bot, deactivated)."""
+
+
+class UiUnavailable(Exception):
+    """Telegram does not answer right now (network, 5xx, flood wait): try again later."""
+
+
+class Undeliverable(Exception):
+    """Telegram refuses this one message for good, even in its plainest form: skip it."""
+
+
+class FileTooBig(Exception):
+    """Telegram will not hand the bot a file this large (its 20 MB download limit)."""
 
 
 class Stage(enum.StrEnum):
@@ -59,3 +72,18 @@ class SendView(Protocol):
 
 class LinkView(Protocol):
     async def line_lost(self, chat: WhatsAppChat, lang: str) -> None: ...
+
+
+class InboxView(Protocol):
+    async def forward(
+        self, user_id: int, lang: str, message: IncomingMessage, file: Download | None, problem: str
+    ) -> int:
+        """Show an incoming WhatsApp message; returns the Telegram message id. `file` is the
+        downloaded media (None for text, or when it could not be had: `problem` says why)."""
+        ...
+
+
+class FileSource(Protocol):
+    async def fetch(self, file_id: str) -> bytes:
+        """The bytes of a file a person sent to the bot (FileTooBig, UiUnavailable)."""
+        ...

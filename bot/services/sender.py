@@ -13,6 +13,11 @@ Rules (what makes "nothing lost, nothing sent twice" hold):
   WhatsApp message is worse than a visible question: gateways take no idempotency key.
 - Pacing (anti-ban): per line at most SEND_RATE_PER_MINUTE, spread evenly (later messages wait
   their slot), and at most SEND_DAILY_CAP per 24 h (refused in words).
+- Files a person sent to the bot are fetched from Telegram when their turn comes (the row keeps
+  Telegram's file id, never a file URL: that one carries the bot token), then given to the
+  gateway as bytes, or as a short-lived link the bot serves (ITD fetches files by URL).
+- Ticks: the gateway's delivery news moves a sent row forward only (sent → delivered → read, or
+  failed with the gateway's reason), and the confirmation in Telegram is edited to match.
 """
 
 from __future__ import annotations
@@ -21,22 +26,51 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
-from bot.gateways.base import ErrorKind, GatewayError, LineState, NetworkError
+from bot.gateways.base import (
+    Delivery,
+    DeliveryUpdate,
+    ErrorKind,
+    Gateway,
+    GatewayError,
+    Line,
+    LineState,
+    NetworkError,
+    OutgoingFile,
+    SentMessage,
+)
 from bot.logs import mask_phone
 from bot.services.lines import Lines
-from bot.services.ports import LinkView, SendView, UserUnreachable
+from bot.services.media_links import MediaLinks
+from bot.services.ports import (
+    FileSource,
+    FileTooBig,
+    LinkView,
+    SendView,
+    UiUnavailable,
+    UserUnreachable,
+)
 from bot.storage.models import MessageStatus, OutgoingMessage, User, WhatsAppChat
 
 log = logging.getLogger(__name__)
 
 UNCERTAIN = "uncertain"  # the error text for an ambiguous outcome
+TOO_BIG = "too_big"  # Telegram would not hand over the file (over its 20 MB download limit)
+NO_PUBLIC_URL = "no_public_url"  # the gateway fetches files by URL, and PUBLIC_URL is not set
+# Ticks move a sent message forward only; a failure report is believed only before delivery.
+_TICKS = {
+    Delivery.SENT: MessageStatus.SENT,
+    Delivery.DELIVERED: MessageStatus.DELIVERED,
+    Delivery.READ: MessageStatus.READ,
+    Delivery.FAILED: MessageStatus.FAILED,
+}
+_RANK = {MessageStatus.SENT: 1, MessageStatus.DELIVERED: 2, MessageStatus.READ: 3}
 # A crashed handler's row is picked up by the worker after this grace, not lost.
 ACCEPT_GRACE = timedelta(seconds=10)
 
@@ -58,6 +92,28 @@ class DailyCapReached(Exception):
 
 
 @dataclass(frozen=True)
+class TelegramFile:
+    """A file a person sent to the bot, as Telegram identifies it."""
+
+    file_id: str
+    name: str  # with an extension
+    mime: str
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a person asked to send."""
+
+    recipient: str  # international digits, or a group id (…@g.us) when answering a group
+    text: str = ""  # the message, or the caption of the file or link
+    recipient_name: str | None = None  # shown in confirmations (a group's name)
+    media_url: str | None = None  # /sendfile, /sendlink
+    media_is_link: bool = False
+    file: TelegramFile | None = None
+    quoted_id: str | None = None  # the incoming message this answers
+
+
+@dataclass(frozen=True)
 class Accepted:
     message: OutgoingMessage
     new: bool  # False: the same Telegram message was accepted before
@@ -69,6 +125,8 @@ class SendService:
         lines: Lines,
         view: SendView,
         link_view: LinkView,
+        files: FileSource,
+        media_links: MediaLinks,
         *,
         rate_per_minute: int,
         daily_cap: int,
@@ -79,6 +137,8 @@ class SendService:
         self.lines = lines
         self.view = view
         self.link_view = link_view
+        self.files = files
+        self.media_links = media_links
         self.spacing = timedelta(seconds=60 / rate_per_minute)
         self.daily_cap = daily_cap
         self.max_attempts = max_attempts
@@ -103,20 +163,22 @@ class SendService:
     async def accept(
         self,
         user: User,
-        recipient: str,
-        text: str,
+        draft: Draft,
         source_chat_id: int,
         source_message_id: int,
-        media_url: str | None = None,
-        media_is_link: bool = False,
+        chat: WhatsAppChat | None = None,
     ) -> Accepted:
-        """Store the message (before anything else) and give it a delivery slot."""
+        """Store the message (before anything else) and give it a delivery slot. It goes out
+        through `chat` (an answer goes back the way the message came), else the active chat."""
         existing = await OutgoingMessage.get_or_none(
             source_chat_id=source_chat_id, source_message_id=source_message_id
         )
         if existing is not None:
             return Accepted(existing, new=False)
-        chat = await self.active_chat(user)
+        if chat is None:
+            chat = await self.active_chat(user)
+        elif chat.state is not LineState.AUTHORIZED:
+            raise ChatNotReady(chat)
         since = _now() - timedelta(days=1)
         used = (
             await OutgoingMessage.filter(chat_id=chat.id, created_at__gte=since)
@@ -125,13 +187,19 @@ class SendService:
         )
         if used >= self.daily_cap:
             raise DailyCapReached(self.daily_cap)
+        file = draft.file
         try:
             message = await OutgoingMessage.create(
                 chat_id=chat.id,
-                recipient=recipient,
-                text=text,
-                media_url=media_url,
-                media_is_link=media_is_link,
+                recipient=draft.recipient,
+                recipient_name=draft.recipient_name,
+                text=draft.text,
+                media_url=draft.media_url,
+                media_is_link=draft.media_is_link,
+                file_id=file.file_id if file else None,
+                file_name=file.name if file else None,
+                file_mime=file.mime if file else None,
+                quoted_id=draft.quoted_id,
                 next_attempt_at=_now() + ACCEPT_GRACE,
                 source_chat_id=source_chat_id,
                 source_message_id=source_message_id,
@@ -141,7 +209,7 @@ class SendService:
                 source_chat_id=source_chat_id, source_message_id=source_message_id
             )
             return Accepted(twin, new=False)
-        log.info("outbox: message %s to %s accepted", message.id, mask_phone(recipient))
+        log.info("outbox: message %s to %s accepted", message.id, mask_phone(draft.recipient))
         return Accepted(message, new=True)
 
     async def release(self, message: OutgoingMessage, ui_message_id: int | None) -> datetime:
@@ -222,22 +290,49 @@ class SendService:
             await self._finish(message, MessageStatus.FAILED, error=f"line {chat.state}")
             return
         gateway, line = self.lines.of(chat)
+        if message.file_id and gateway.files_by_url and not self.media_links.enabled:
+            await self._finish(message, MessageStatus.FAILED, error=NO_PUBLIC_URL)
+            return
         try:
-            if message.media_url and message.media_is_link:
-                sent = await gateway.send_link(
-                    line, message.recipient, message.media_url, caption=message.text or None
-                )
-            elif message.media_url:
-                sent = await gateway.send_media(
-                    line, message.recipient, message.media_url, caption=message.text or None
-                )
-            else:
-                sent = await gateway.send_text(line, message.recipient, message.text)
+            sent = await self._call_gateway(message, gateway, line)
         except GatewayError as exc:
             await self._failed_attempt(message, chat, exc)
             return
+        except FileTooBig:
+            await self._finish(message, MessageStatus.FAILED, error=TOO_BIG)
+            return
+        except UiUnavailable:  # Telegram did not hand over the file: the gateway saw nothing
+            await self._retry_later(message, None)
+            return
         message.gateway_message_id = (sent.message_id or "")[:255] or None
         await self._finish(message, MessageStatus.SENT)
+
+    async def _call_gateway(
+        self, message: OutgoingMessage, gateway: Gateway, line: Line
+    ) -> SentMessage:
+        caption = message.text or None
+        if message.file_id:
+            data = await self.files.fetch(message.file_id)
+            name, mime = (
+                message.file_name or "file.bin",
+                message.file_mime or "application/octet-stream",
+            )
+            url = await self.media_links.create(data, mime, name) if gateway.files_by_url else None
+            file = OutgoingFile(data, name, mime, url)
+            return await gateway.send_file(
+                line, message.recipient, file, caption=caption, quoted=message.quoted_id
+            )
+        if message.media_url and message.media_is_link:
+            return await gateway.send_link(
+                line, message.recipient, message.media_url, caption=caption
+            )
+        if message.media_url:
+            return await gateway.send_media(
+                line, message.recipient, message.media_url, caption=caption
+            )
+        return await gateway.send_text(
+            line, message.recipient, message.text, quoted=message.quoted_id
+        )
 
     async def _failed_attempt(
         self, message: OutgoingMessage, chat: WhatsAppChat, exc: GatewayError
@@ -258,16 +353,49 @@ class SendService:
             owner = await User.get(id=chat.owner_id)  # type: ignore[attr-defined]
             await self._tell(self.link_view.line_lost(chat, owner.language))
             return
-        if (
-            exc.retriable or exc.kind is ErrorKind.NETWORK
-        ) and message.attempts < self.max_attempts:
-            delay = max(exc.retry_after or 0.0, self.backoff * 2 ** (message.attempts - 1))
-            delay *= 0.75 + random.random() / 2
-            await OutgoingMessage.filter(id=message.id, status=MessageStatus.SENDING).update(
-                status=MessageStatus.QUEUED, next_attempt_at=_now() + timedelta(seconds=delay)
-            )
+        if exc.retriable or exc.kind is ErrorKind.NETWORK:
+            await self._retry_later(message, exc)
             return
         await self._finish(message, MessageStatus.FAILED, error=str(exc.kind), exc=exc)
+
+    async def _retry_later(self, message: OutgoingMessage, exc: GatewayError | None) -> None:
+        """Back to the queue with backoff, when repeating is safe; failed after the last try."""
+        if message.attempts >= self.max_attempts:
+            error = str(exc.kind) if exc else str(ErrorKind.NETWORK)
+            await self._finish(message, MessageStatus.FAILED, error=error, exc=exc)
+            return
+        retry_after = exc.retry_after if exc else None
+        delay = max(retry_after or 0.0, self.backoff * 2 ** (message.attempts - 1))
+        delay *= 0.75 + random.random() / 2
+        await OutgoingMessage.filter(id=message.id, status=MessageStatus.SENDING).update(
+            status=MessageStatus.QUEUED, next_attempt_at=_now() + timedelta(seconds=delay)
+        )
+
+    # --- ticks
+
+    async def delivery_update(self, chat_ids: Collection[int], update: DeliveryUpdate) -> None:
+        """The gateway's news about a message sent through one of `chat_ids`. The confirmation
+        is edited before the row is saved: UiUnavailable leaves the news to be told again."""
+        status = _TICKS.get(update.delivery)
+        message = await OutgoingMessage.filter(
+            chat_id__in=list(chat_ids), gateway_message_id=update.message_id[:255]
+        ).first()
+        if message is None or status is None:
+            return
+        current = _RANK.get(message.status, 0)
+        forward = (
+            _RANK.get(status, 0) > current if status is not MessageStatus.FAILED else current == 1
+        )
+        if not forward:
+            return
+        message.status = status
+        if status is MessageStatus.FAILED:
+            message.error = (update.reason or "failed")[:255]
+        chat = await WhatsAppChat.get(id=message.chat_id).prefetch_related("owner")  # type: ignore[attr-defined]
+        if not chat.owner.blocked_bot:
+            with contextlib.suppress(UserUnreachable):
+                await self.view.update(message, chat.owner.language, None)
+        await message.save(update_fields=["status", "error", "updated_at"])
 
     async def _finish(
         self,
@@ -291,6 +419,8 @@ class SendService:
             await notice
         except UserUnreachable:
             log.info("outbox: the user cannot be reached; status kept in the database")
+        except UiUnavailable:
+            log.info("outbox: Telegram is unavailable; status kept in the database")
 
 
 async def mark_lost(chat: WhatsAppChat, reason: str) -> None:

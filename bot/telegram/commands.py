@@ -35,8 +35,8 @@ COMMANDS: tuple[Command, ...] = (
         "send",
         "/send PHONE TEXT",
         "/send +7 987 274-50-52 Hello!",
-        "Send a WhatsApp message (or reply to a message with /send PHONE)",
-        "Отправить сообщение WhatsApp (или ответить на сообщение: /send НОМЕР)",
+        "Send a WhatsApp message to a new contact (to answer, just reply to their message)",
+        "Написать в WhatsApp новому контакту (чтобы ответить, просто ответьте на сообщение)",
     ),
     Command(
         "sendfile",
@@ -75,6 +75,20 @@ COMMANDS: tuple[Command, ...] = (
         "/disconnect",
         "Log out and forget the active chat",
         "Отключить и забыть активный чат",
+    ),
+    Command(
+        "mute",
+        "/mute",
+        "/mute",
+        "Stop forwarding incoming messages of the active chat",
+        "Не пересылать входящие активного чата",
+    ),
+    Command(
+        "unmute",
+        "/unmute",
+        "/unmute",
+        "Forward incoming messages of the active chat again",
+        "Снова пересылать входящие активного чата",
     ),
     Command(
         "sleep",

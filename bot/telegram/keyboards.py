@@ -14,11 +14,12 @@ from bot.telegram.texts import t
 
 @dataclass(frozen=True)
 class Press:
-    action: str  # cancel | connect | use | disc | disc! | keep | again
+    action: str  # cancel | connect | use | disc | disc! | keep | again | mute | unmute
     arg: str = ""
 
 
-ACTIONS = {"cancel", "connect", "use", "disc", "disc!", "keep", "again"}
+ACTIONS = {"cancel", "connect", "use", "disc", "disc!", "keep", "again", "mute", "unmute"}
+WITH_ID = {"use", "disc", "disc!", "again", "mute", "unmute"}  # the argument is a row id
 
 
 def parse(data: str | None) -> Press | None:
@@ -28,7 +29,7 @@ def parse(data: str | None) -> Press | None:
     action, _, arg = data.partition(":")
     if action not in ACTIONS:
         return None
-    if action in ("use", "disc", "disc!", "again") and not re.fullmatch(r"[0-9]{1,9}", arg):
+    if action in WITH_ID and not re.fullmatch(r"[0-9]{1,9}", arg):
         return None
     return Press(action, arg)
 
@@ -66,9 +67,19 @@ def gateways(titles: dict[str, str]) -> InlineKeyboardMarkup:
     )
 
 
-def chats(rows: list[tuple[WhatsAppChat, str]]) -> InlineKeyboardMarkup:
+def chats(lang: str, rows: list[tuple[WhatsAppChat, str]]) -> InlineKeyboardMarkup:
+    """One row per chat: make it active, and mute or unmute its incoming messages."""
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label[:60], callback_data=f"use:{chat.id}")] for chat, label in rows]
+        [
+            [
+                InlineKeyboardButton(label[:60], callback_data=f"use:{chat.id}"),
+                InlineKeyboardButton(
+                    t(lang, "btn_unmute" if chat.muted else "btn_mute"),
+                    callback_data=f"{'unmute' if chat.muted else 'mute'}:{chat.id}",
+                ),
+            ]
+            for chat, label in rows
+        ]
     )
 
 

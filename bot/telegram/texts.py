@@ -24,10 +24,18 @@ TEXTS: dict[str, dict[str, str]] = {
     "help_tail": {
         "en": "Phone numbers may be typed as you like: <code>89872745052</code>, "
         "<code>+7 987 274-50-52</code>, <code>+49 1521 6896607</code>. A message may span several lines. "
-        "Reply to any message with <code>/send PHONE</code> to send its text.",
+        "Reply to any message with <code>/send PHONE</code> to send its text.\n\n"
+        "<b>Answering</b>: messages from WhatsApp arrive here. Just reply to one (text, photo, file, "
+        "voice…) and your answer goes to that contact, through the line it came in on. A reply to my "
+        "“Sent to …” message goes to the same person. Photos and files can also be sent with the "
+        "caption <code>/send PHONE</code>.",
         "ru": "Номер можно писать как удобно: <code>89872745052</code>, <code>+7 987 274-50-52</code>, "
         "<code>+49 1521 6896607</code>. Текст может занимать несколько строк. Ответьте на любое "
-        "сообщение командой <code>/send НОМЕР</code>, чтобы отправить его текст.",
+        "сообщение командой <code>/send НОМЕР</code>, чтобы отправить его текст.\n\n"
+        "<b>Ответы</b>: сообщения из WhatsApp приходят сюда. Просто ответьте на любое (текстом, фото, "
+        "файлом, голосовым…) — ответ уйдёт этому контакту через ту линию, откуда пришло сообщение. "
+        "Ответ на моё «Отправлено на …» уйдёт тому же человеку. Фото и файлы можно отправить и с "
+        "подписью <code>/send НОМЕР</code>.",
     },
     "not_allowed": {
         "en": "Sorry, this bot is private. Ask its owner to add your id <code>{user_id}</code>.",
@@ -46,15 +54,26 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Я не знаю команду {command}. Список команд: /help.",
     },
     "not_text": {
-        "en": "I understand commands only. To send this to WhatsApp, reply to it with <code>/send PHONE</code> "
-        "(text and captions only). See /help.",
-        "ru": "Я понимаю только команды. Чтобы отправить это в WhatsApp, ответьте на сообщение командой "
-        "<code>/send НОМЕР</code> (только текст и подписи). Подробнее: /help.",
+        "en": "To send this to WhatsApp, send it as a reply to a WhatsApp message I forwarded, or "
+        "with the caption <code>/send PHONE</code>. See /help.",
+        "ru": "Чтобы отправить это в WhatsApp, пришлите его ответом на пересланное мной сообщение "
+        "WhatsApp или с подписью <code>/send НОМЕР</code>. Подробнее: /help.",
     },
     "plain_text": {
-        "en": "To send this to WhatsApp, reply to it with <code>/send PHONE</code>. See /help.",
-        "ru": "Чтобы отправить это в WhatsApp, ответьте на сообщение командой <code>/send НОМЕР</code>. "
-        "Подробнее: /help.",
+        "en": "To send this to WhatsApp, reply with it to a WhatsApp message I forwarded, or use "
+        "<code>/send PHONE TEXT</code>. See /help.",
+        "ru": "Чтобы отправить это в WhatsApp, ответьте им на пересланное мной сообщение WhatsApp или "
+        "используйте <code>/send НОМЕР ТЕКСТ</code>. Подробнее: /help.",
+    },
+    "file_too_big": {
+        "en": "This file is larger than 20 MB: Telegram does not let bots download files that big, "
+        "so I cannot pass it on to WhatsApp.",
+        "ru": "Файл больше 20 МБ: Telegram не даёт ботам скачивать такие файлы, поэтому передать его "
+        "в WhatsApp я не могу.",
+    },
+    "file_kind_unsupported": {
+        "en": "I can pass on photos, videos, files, voice messages and audio; not this kind.",
+        "ru": "Я могу передать фото, видео, файлы, голосовые и аудио; такой тип — нет.",
     },
     "internal_error": {
         "en": "😕 Something went wrong on my side. Please try again. Reference: <code>{ref}</code>",
@@ -147,8 +166,20 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "⏳ В очереди на {phone}: уйдёт примерно через {seconds} с (пауза защищает номер от бана).",
     },
     "send_sent": {
-        "en": "✅ Sent to {phone}.",
-        "ru": "✅ Отправлено на {phone}.",
+        "en": "✓ Sent to {phone}",
+        "ru": "✓ Отправлено на {phone}",
+    },
+    "send_delivered": {
+        "en": "✓✓ Sent to {phone} · delivered",
+        "ru": "✓✓ Отправлено на {phone} · доставлено",
+    },
+    "send_read": {
+        "en": "✓✓ Sent to {phone} · read",
+        "ru": "✓✓ Отправлено на {phone} · прочитано",
+    },
+    "send_undelivered": {
+        "en": "❌ Sent to {phone}, but not delivered: {reason}",
+        "ru": "❌ Отправлено на {phone}, но не доставлено: {reason}",
     },
     "send_failed": {
         "en": "❌ Not sent to {phone}: {reason}",
@@ -159,6 +190,34 @@ TEXTS: dict[str, dict[str, str]] = {
         "I did not retry, to avoid sending it twice. If it did not arrive, tap “Send again”.",
         "ru": "⚠️ На {phone}: шлюз не ответил, поэтому неизвестно, ушло ли сообщение. Я не стал повторять, "
         "чтобы не отправить его дважды. Если оно не дошло, нажмите «Отправить ещё раз».",
+    },
+    "reason_too_big": {
+        "en": "the file is over Telegram's 20 MB limit for bots, so I could not fetch it.",
+        "ru": "файл больше 20 МБ — лимит Telegram для ботов, я не смог его получить.",
+    },
+    "reason_no_public_url": {
+        "en": "this gateway fetches files from a link, and this bot has no public address "
+        "(PUBLIC_URL) to serve one. Ask the bot's operator.",
+        "ru": "этот шлюз забирает файлы по ссылке, а у бота нет публичного адреса (PUBLIC_URL). "
+        "Обратитесь к владельцу бота.",
+    },
+    "reason_failed": {
+        "en": "WhatsApp could not deliver it.",
+        "ru": "WhatsApp не смог его доставить.",
+    },
+    "reason_noAccount": {
+        "en": "this number has no WhatsApp account.",
+        "ru": "у этого номера нет WhatsApp.",
+    },
+    "reason_notInGroup": {
+        "en": "you are not a member of that group.",
+        "ru": "вы не участник этой группы.",
+    },
+    "reason_yellowCard": {
+        "en": "WhatsApp paused sending from your number for suspected spam (a “yellow card”); "
+        "wait, then /reboot the line.",
+        "ru": "WhatsApp приостановил отправку с вашего номера из-за подозрения на спам («жёлтая "
+        "карточка»); подождите и перезапустите линию: /reboot.",
     },
     "reason_line_gone": {
         "en": "the WhatsApp line was disconnected or lost before it could go out.",
@@ -272,6 +331,100 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "the gateway forgot the link (test lines are wiped every two hours, or it was unlinked on the phone)",
         "ru": "шлюз потерял подключение (тестовые линии очищаются каждые два часа, или его отвязали на телефоне)",
     },
+    # --- incoming
+    "inbox_from": {
+        "en": "👤 <b>{name}</b> · {phone}",
+        "ru": "👤 <b>{name}</b> · {phone}",
+    },
+    "inbox_from_group": {
+        "en": "👥 <b>{group}</b> · {name} ({phone})",
+        "ru": "👥 <b>{group}</b> · {name} ({phone})",
+    },
+    "inbox_empty": {"en": "<i>(an empty message)</i>", "ru": "<i>(пустое сообщение)</i>"},
+    "inbox_long": {
+        "en": "📄 A long message ({size} characters): the whole text is in the file.",
+        "ru": "📄 Длинное сообщение ({size} символов): весь текст — в файле.",
+    },
+    "inbox_cut": {
+        "en": "… (cut: {size} characters in all)",
+        "ru": "… (обрезано: всего {size} символов)",
+    },
+    "inbox_sticker": {"en": "🎨 A sticker", "ru": "🎨 Стикер"},
+    "inbox_location": {"en": "📍 A location: {details}", "ru": "📍 Местоположение: {details}"},
+    "inbox_contact": {"en": "📇 A contact card: {details}", "ru": "📇 Контакт: {details}"},
+    "inbox_call": {"en": "📞 A WhatsApp call", "ru": "📞 Звонок WhatsApp"},
+    "inbox_other": {
+        "en": "❓ A kind of message Telegram cannot show ({details})",
+        "ru": "❓ Сообщение, которое Telegram не умеет показать ({details})",
+    },
+    "inbox_file_problem": {
+        "en": "📎 {kind}: {reason}",
+        "ru": "📎 {kind}: {reason}",
+    },
+    "kind_image": {"en": "A photo", "ru": "Фото"},
+    "kind_video": {"en": "A video", "ru": "Видео"},
+    "kind_document": {"en": "A file", "ru": "Файл"},
+    "kind_voice": {"en": "A voice message", "ru": "Голосовое сообщение"},
+    "kind_audio": {"en": "An audio file", "ru": "Аудиофайл"},
+    "media_too_large": {
+        "en": "it is larger than 50 MB, Telegram's limit for bots, so it stays in WhatsApp.",
+        "ru": "он больше 50 МБ — лимита Telegram для ботов, поэтому остался в WhatsApp.",
+    },
+    "media_unsafe": {
+        "en": "its address points into a private network, so I did not open it.",
+        "ru": "его адрес ведёт во внутреннюю сеть, поэтому я его не открывал.",
+    },
+    "media_expired": {
+        "en": "the gateway no longer has the file.",
+        "ru": "у шлюза больше нет этого файла.",
+    },
+    "media_unavailable": {
+        "en": "the file could not be downloaded from the gateway.",
+        "ru": "файл не удалось скачать со шлюза.",
+    },
+    "media_missing": {
+        "en": "the gateway sent no file with it.",
+        "ru": "шлюз не прислал сам файл.",
+    },
+    "media_refused": {
+        "en": "Telegram would not take the file.",
+        "ru": "Telegram не принял файл.",
+    },
+    "mute_done": {
+        "en": "🔕 Muted {chat}: I won't forward its incoming messages until /unmute.",
+        "ru": "🔕 {chat}: входящие сообщения больше не пересылаются, пока не скажете /unmute.",
+    },
+    "unmute_done": {
+        "en": "🔔 {chat}: incoming messages are forwarded again (what came meanwhile is not replayed).",
+        "ru": "🔔 {chat}: входящие сообщения снова пересылаются (пришедшие за это время не повторяются).",
+    },
+    "incoming_on": {"en": "Incoming messages: forwarded here", "ru": "Входящие: пересылаются сюда"},
+    "incoming_muted": {
+        "en": "Incoming messages: muted (/unmute)",
+        "ru": "Входящие: выключены (/unmute)",
+    },
+    "incoming_off": {
+        "en": "Incoming messages: cannot be received: {reason}",
+        "ru": "Входящие: получать нельзя: {reason}",
+    },
+    "incoming_webhook_url": {
+        "en": "this Green-API instance has a webhook URL in its settings, and Green-API then sends "
+        "messages there instead of handing them to the bot. Clear “webhookUrl” in the Green-API "
+        "console to receive them here (I do not change your settings myself).",
+        "ru": "в настройках этого инстанса Green-API указан webhook URL, и Green-API отправляет "
+        "сообщения туда, а не боту. Очистите «webhookUrl» в консоли Green-API, чтобы получать их "
+        "здесь (сам я ваши настройки не меняю).",
+    },
+    "incoming_no_server": {
+        "en": "this gateway pushes messages to the bot's HTTP server, which is off (the operator "
+        "has not set HTTP_PORT).",
+        "ru": "этот шлюз присылает сообщения на HTTP-сервер бота, а он выключен (владелец бота не "
+        "задал HTTP_PORT).",
+    },
+    "incoming_undocumented": {
+        "en": "this gateway documents no way to receive messages.",
+        "ru": "этот шлюз не описывает способа получать сообщения.",
+    },
     "admin": {
         "en": "<b>Usage</b>\nUsers: {users}\nChats: {chats}\nMessages: {messages}",
         "ru": "<b>Статистика</b>\nПользователи: {users}\nЧаты: {chats}\nСообщения: {messages}",
@@ -288,6 +441,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "btn_yes_disconnect": {"en": "Yes, disconnect", "ru": "Да, отключить"},
     "btn_no": {"en": "No", "ru": "Нет"},
     "btn_send_again": {"en": "↻ Send again", "ru": "↻ Отправить ещё раз"},
+    "btn_mute": {"en": "🔕 Mute", "ru": "🔕 Без входящих"},
+    "btn_unmute": {"en": "🔔 Unmute", "ru": "🔔 Со входящими"},
     "unnamed": {"en": "(no name)", "ru": "(без имени)"},
     "no_phone": {"en": "(number unknown)", "ru": "(номер неизвестен)"},
 }
@@ -318,7 +473,10 @@ STATE_HELP: dict[LineState, dict[str, str]] = {
         "en": "WhatsApp is not linked: use /connect and scan the QR code.",
         "ru": "WhatsApp не привязан: выполните /connect и отсканируйте QR-код.",
     },
-    LineState.AUTHORIZED: {"en": "Ready: /send works.", "ru": "Всё готово: /send работает."},
+    LineState.AUTHORIZED: {
+        "en": "Ready: /send works, and replies to forwarded messages go back to WhatsApp.",
+        "ru": "Всё готово: /send работает, а ответы на пересланные сообщения уходят в WhatsApp.",
+    },
     LineState.SLEEPING: {
         "en": "The line is asleep: paused with /sleep (wake it with /resume), or the phone is off (it wakes up by itself within about 5 minutes of the phone coming back).",
         "ru": "Линия спит: приостановлена командой /sleep (разбудить: /resume) или выключен телефон (проснётся сама в течение 5 минут после включения).",

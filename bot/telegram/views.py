@@ -1,5 +1,6 @@
 """How the services' reports reach a person: the connect message (progress text → QR photo,
-replaced in place as the QR rotates), send confirmations edited as the status moves, and lost links.
+replaced in place as the QR rotates), send confirmations edited as the status moves (✓ sent,
+✓✓ delivered, read), and lost links.
 
 Telegram cannot turn a text message into a photo, so when the first QR arrives the progress text
 is replaced by the photo (sent, then the text deleted); every later QR edits the photo's media.
@@ -15,12 +16,12 @@ from typing import TypeVar
 
 from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto, Message, ReplyParameters
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.gateways.base import ErrorKind, GatewayError
 from bot.services.phones import pretty
-from bot.services.ports import Outcome, Stage, Ui, UserUnreachable
-from bot.services.sender import UNCERTAIN
+from bot.services.ports import Outcome, Stage, Ui, UiUnavailable, UserUnreachable
+from bot.services.sender import NO_PUBLIC_URL, TOO_BIG, UNCERTAIN
 from bot.storage.models import MessageStatus, OutgoingMessage, WhatsAppChat
 from bot.telegram import keyboards
 from bot.telegram.texts import ERRORS, explain_error, t
@@ -29,10 +30,21 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# Failures the gateway reports after the message was sent (ticks): each has its own sentence.
+TICK_FAILURES = frozenset({"failed", "noAccount", "notInGroup", "yellowCard"})
+
+
 def chat_label(lang: str, chat: WhatsAppChat) -> str:
     name = chat.account_name or t(lang, "unnamed")
     phone = pretty(chat.account_phone) if chat.account_phone else t(lang, "no_phone")
     return f"{name}, {phone}"
+
+
+def recipient_label(recipient: str, name: str | None = None) -> str:
+    """`+7 987 274-50-52`, or a group's name (a group id means nothing to people)."""
+    if recipient.endswith("@g.us"):
+        return name or "WhatsApp group"
+    return pretty(recipient)
 
 
 class TelegramViews:
@@ -132,10 +144,19 @@ class TelegramViews:
     # --- send
 
     async def update(self, message: OutgoingMessage, lang: str, error: GatewayError | None) -> None:
-        phone = pretty(message.recipient)
+        phone = recipient_label(message.recipient, message.recipient_name)
         markup = None
-        if message.status is MessageStatus.SENT:
-            text = t(lang, "send_sent", phone=phone)
+        ticks = {
+            MessageStatus.SENT: "send_sent",
+            MessageStatus.DELIVERED: "send_delivered",
+            MessageStatus.READ: "send_read",
+        }
+        if message.status in ticks:
+            text = t(lang, ticks[message.status], phone=phone)
+        elif message.error in TICK_FAILURES:
+            text = t(
+                lang, "send_undelivered", phone=phone, reason=t(lang, f"reason_{message.error}")
+            )
         elif message.error == UNCERTAIN:
             text, markup = (
                 t(lang, "send_uncertain", phone=phone),
@@ -152,15 +173,13 @@ class TelegramViews:
             await self._send(ui.chat_id, text, markup, reply_to=message.source_message_id)
 
     async def queued(self, chat_id: int, reply_to: int, lang: str, recipient: str) -> int:
-        sent = await self._send(
-            chat_id, t(lang, "send_queued", phone=pretty(recipient)), None, reply_to=reply_to
-        )
+        sent = await self._send(chat_id, t(lang, "send_queued", phone=recipient), None, reply_to)
         return sent.message_id
 
     async def queued_later(
         self, chat_id: int, message_id: int, lang: str, recipient: str, seconds: int
     ) -> None:
-        text = t(lang, "send_queued_later", phone=pretty(recipient), seconds=seconds)
+        text = t(lang, "send_queued_later", phone=recipient, seconds=seconds)
         await self._edit_text(Ui(chat_id, message_id), text, None)
 
     # --- links
@@ -204,11 +223,16 @@ class TelegramViews:
 
 
 async def _reach(call: Awaitable[T]) -> T:
-    """Turn "the person blocked the bot" into the services' UserUnreachable."""
+    """Turn "the person blocked the bot" into the services' UserUnreachable, and Telegram's own
+    trouble (network, 5xx, flood wait) into UiUnavailable; a BadRequest stays for the caller."""
     try:
         return await call
     except Forbidden as exc:
         raise UserUnreachable(str(exc)) from None
+    except BadRequest:
+        raise
+    except TelegramError as exc:
+        raise UiUnavailable(str(exc)) from None
 
 
 def _send_reason(lang: str, message: OutgoingMessage, error: GatewayError | None) -> str:
@@ -217,4 +241,6 @@ def _send_reason(lang: str, message: OutgoingMessage, error: GatewayError | None
     kinds = {kind.value: kind for kind in ErrorKind}
     if message.error in kinds:
         return ERRORS[kinds[message.error]]["ru" if lang == "ru" else "en"]
+    if message.error in (TOO_BIG, NO_PUBLIC_URL):
+        return t(lang, f"reason_{message.error}")
     return t(lang, "reason_line_gone")

@@ -211,15 +211,18 @@ async def test_stickers_photos_voice_and_files_get_words(
         sent = telegram.send_update({"message": raw_message(9000 + n, **content)})
         assert sent
         answer = await in_thread(
-            telegram.wait_message, USER, "I understand commands only", after=max(after, 9000 + n)
+            telegram.wait_message, USER, "To send this to WhatsApp", after=max(after, 9000 + n)
         )
         assert "/send" in answer.content
+    # A photo captioned /send is a send: without a linked chat, the answer points to /connect.
     after = max(m.message_id for m in telegram.messages(USER))
     photo = telegram.send_photo(USER, png(), caption=f"/send {PHONE} from a caption")
-    await in_thread(telegram.wait_message, USER, "commands only", after=max(after, photo))
+    await in_thread(telegram.wait_message, USER, "/connect", after=max(after, photo))
     after = max(m.message_id for m in telegram.messages(USER))
     document = telegram.send_document(USER, b"%PDF-1.4", "a.pdf")
-    await in_thread(telegram.wait_message, USER, "commands only", after=max(after, document))
+    await in_thread(
+        telegram.wait_message, USER, "To send this to WhatsApp", after=max(after, document)
+    )
     # /send as a reply to something without text says so instead of sending nothing.
     answer = await answered(telegram, f"/send {PHONE}", reply_to=9000)
     assert "has no text to send" in answer.content
