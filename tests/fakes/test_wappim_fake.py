@@ -465,6 +465,337 @@ async def test_remove_chat_releases_and_reboot_reloads(
     assert (await client.get("chat/spare", params=SPARE)).json()["id"] == chat.id
 
 
+# ---------------------------------------------------------------- messages (incoming)
+
+MESSAGE_KEYS = [
+    "id",
+    "body",
+    "type",
+    "senderName",
+    "fromMe",
+    "author",
+    "time",
+    "chatId",
+    "chatName",
+    "messageNumber",
+    "caption",
+]
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+async def poll(chat: Chat, **params: Any) -> dict[str, Any]:
+    response = await chat.call("messages", params=params)
+    assert response.status_code == 200
+    data: dict[str, Any] = response.json()
+    assert list(data) == ["messages", "lastMessageNumber"]
+    return data
+
+
+async def test_messages_have_chat_api_shape_and_an_exclusive_bound(
+    fake: FakeWappim, client: httpx.AsyncClient
+) -> None:
+    chat = await linked_chat(client, fake)
+    assert await poll(chat) == {"messages": [], "lastMessageNumber": 0}
+    first = fake.receive(chat.id, phone="89001234567", body="привет 🙂", sender_name="Ivan")
+    second = fake.receive(chat.id, phone="4915216896607", body="two", sender_name="Anna")
+    assert re.fullmatch(r"false_79001234567@c\.us_[0-9A-F]{20}", first)
+
+    reply = await poll(chat)
+    messages = reply["messages"]
+    assert reply["lastMessageNumber"] == 2
+    assert [list(m) for m in messages] == [MESSAGE_KEYS, MESSAGE_KEYS]
+    one = messages[0]
+    assert one == {
+        "id": first,
+        "body": "привет 🙂",
+        "type": "chat",
+        "senderName": "Ivan",
+        "fromMe": False,
+        "author": "79001234567@c.us",
+        "time": one["time"],
+        "chatId": "79001234567@c.us",
+        "chatName": "Ivan",
+        "messageNumber": 1,
+        "caption": None,
+    }
+    assert isinstance(one["time"], int) and abs(one["time"] - time.time()) < 5
+    assert (messages[1]["id"], messages[1]["messageNumber"]) == (second, 2)
+
+    assert await poll(chat, lastMessageNumber=2) == {"messages": [], "lastMessageNumber": 2}
+    assert await poll(chat, lastMessageNumber=7) == {"messages": [], "lastMessageNumber": 7}
+    after_one = await poll(chat, lastMessageNumber=1)
+    assert [m["id"] for m in after_one["messages"]] == [second]
+    assert (await poll(chat, lastMessageNumber="junk"))["lastMessageNumber"] == 2  # read as 0
+    posted = await chat.call("messages", "POST", data={"lastMessageNumber": "1"})
+    assert [m["id"] for m in posted.json()["messages"]] == [second]
+    assert [m["id"] for m in fake.message_log(chat.id)] == [first, second]
+
+
+async def test_inclusive_bound_gives_the_last_message_again(
+    fake: FakeWappim, client: httpx.AsyncClient
+) -> None:
+    chat = await linked_chat(client, fake)
+    fake.inclusive_bound = True
+    ids = [fake.receive(chat.id, body=str(n)) for n in range(2)]
+    reply = await poll(chat)
+    assert ([m["id"] for m in reply["messages"]], reply["lastMessageNumber"]) == (ids, 2)
+    again = await poll(chat, lastMessageNumber=reply["lastMessageNumber"])
+    assert ([m["id"] for m in again["messages"]], again["lastMessageNumber"]) == (ids[1:], 2)
+
+
+async def test_limit_pages_the_rest_into_the_next_poll(
+    fake: FakeWappim, client: httpx.AsyncClient
+) -> None:
+    chat = await linked_chat(client, fake)
+    ids = [fake.receive(chat.id, body=f"m{n}") for n in range(5)]
+    page = await poll(chat, limit=2)
+    assert ([m["id"] for m in page["messages"]], page["lastMessageNumber"]) == (ids[:2], 2)
+    page = await poll(chat, limit=2, lastMessageNumber=2)
+    assert ([m["id"] for m in page["messages"]], page["lastMessageNumber"]) == (ids[2:4], 4)
+    page = await poll(chat, limit=2, lastMessageNumber=4)
+    assert ([m["id"] for m in page["messages"]], page["lastMessageNumber"]) == (ids[4:], 5)
+    assert len((await poll(chat, limit=0))["messages"]) == 5  # 0: no limit
+    assert len((await poll(chat, limit=-3))["messages"]) == 5  # the default, 100
+    more = [fake.receive(chat.id) for _ in range(101)]
+    page = await poll(chat, lastMessageNumber=5)
+    assert (len(page["messages"]), page["lastMessageNumber"]) == (100, 105)
+    assert (await poll(chat, lastMessageNumber=105))["messages"][0]["id"] == more[-1]
+
+
+async def test_group_and_from_me_messages(fake: FakeWappim, client: httpx.AsyncClient) -> None:
+    chat = await linked_chat(client, fake)  # the account is Иван, 79161234567
+    in_group = fake.receive(
+        chat.id, phone="79005550000", sender_name="Olga", group=("120363041234567890", "Family")
+    )
+    mine = fake.receive(chat.id, phone="79001234567", body="from my phone", from_me=True)
+    mine_in_group = fake.receive(chat.id, group=("120363041234567890@g.us", "Family"), from_me=True)
+    group_message, my_message, my_group_message = (await poll(chat))["messages"]
+    assert re.fullmatch(r"false_120363041234567890@g\.us_[0-9A-F]{20}_79005550000@c\.us", in_group)
+    assert {k: group_message[k] for k in ("id", "chatId", "chatName", "author", "senderName")} == {
+        "id": in_group,
+        "chatId": "120363041234567890@g.us",
+        "chatName": "Family",
+        "author": "79005550000@c.us",
+        "senderName": "Olga",
+    }
+    assert re.fullmatch(r"true_79001234567@c\.us_[0-9A-F]{20}", mine)
+    assert my_message["fromMe"] is True
+    assert (my_message["chatId"], my_message["author"]) == ("79001234567@c.us", "79161234567@c.us")
+    assert (my_message["senderName"], my_message["chatName"]) == ("Иван", "79001234567")
+    assert my_group_message["id"].startswith("true_120363041234567890@g.us_")
+    assert my_group_message["id"] == mine_in_group
+    assert my_group_message["author"] == "79161234567@c.us"
+
+
+async def test_history_and_an_unlinked_instance_answer_too(
+    fake: FakeWappim, client: httpx.AsyncClient
+) -> None:
+    chat = await new_chat(client)  # never linked: messages still answers, with what it holds
+    assert await poll(chat) == {"messages": [], "lastMessageNumber": 0}
+    old = fake.history(chat.id, ("a", "b"), age=7200)
+    messages = (await poll(chat))["messages"]
+    assert [m["id"] for m in messages] == old
+    assert [m["time"] - int(time.time() - 7200) for m in messages] in ([0, 1], [-1, 0], [1, 2])
+    assert messages[0]["author"] == "79001234567@c.us"
+
+
+async def test_messages_log_goes_with_the_instance(
+    fake: FakeWappim, client: httpx.AsyncClient
+) -> None:
+    chat = await linked_chat(client, fake)
+    url_body = fake.receive(chat.id, type="image", file=(PNG, "a.png", "image/png"))
+    assert url_body
+    fake.wipe(chat.id)
+    response = await chat.call("messages")
+    assert response.status_code == 401
+    assert response.json() == {"error": "Wrong token. Please provide token as a GET parameter."}
+    again = await new_chat(client)  # the same instance, handed out afresh
+    assert again.id == chat.id
+    assert await poll(again) == {"messages": [], "lastMessageNumber": 0}
+    fake.receive(again.id)
+    assert (await poll(again))["messages"][0]["messageNumber"] == 1
+
+
+async def test_media_is_served_by_the_emulator_on_its_own_origin(
+    fake: FakeWappim, client: httpx.AsyncClient
+) -> None:
+    chat = await linked_chat(client, fake)
+    fake.receive(
+        chat.id,
+        type="image",
+        caption="look",
+        file=(PNG, "photo 1/2.png", "image/png"),
+    )
+    fake.receive(chat.id, type="document", body="http://10.1.2.3/elsewhere.pdf")
+    image, elsewhere = (await poll(chat))["messages"]
+    assert (image["type"], image["caption"]) == ("image", "look")
+    url = image["body"]
+    assert fake.origin == fake.url.removesuffix("/v3")
+    assert re.fullmatch(re.escape(fake.origin) + r"/files/[0-9a-f]{32}/photo%201%2F2\.png", url)
+    assert elsewhere["body"] == "http://10.1.2.3/elsewhere.pdf"  # as given, never checked
+
+    async with httpx.AsyncClient() as bare:  # no X-Tasktest-Token, no instance token
+        response = await bare.get(url)
+        assert response.status_code == 200
+        assert response.content == PNG
+        assert response.headers["content-type"] == "image/png"
+        assert response.headers["content-length"] == str(len(PNG))
+
+        fake.fail_next("/files/", status=503)
+        assert (await bare.get(url)).status_code == 503
+        assert (await bare.get(url)).status_code == 200
+        assert len(fake.requests_to("/files/")) == 3
+
+        assert fake.expire_files() == 1
+        assert (await bare.get(url)).status_code == 404
+        assert (await bare.get(fake.origin + "/files/nothing")).status_code == 404
+
+
+# ---------------------------------------------------------------- sendFile
+
+
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode()
+
+
+async def test_send_file_records_the_decoded_bytes(
+    fake: FakeWappim, client: httpx.AsyncClient
+) -> None:
+    chat = await linked_chat(client, fake)
+    reply = (
+        await chat.call(
+            "sendFile",
+            "POST",
+            json={
+                "phone": "89872745052",
+                "body": data_uri(PNG),
+                "filename": "pic.png",
+                "caption": "a picture",
+                "quotedMsgId": "false_79872745052@c.us_ABC",
+            },
+        )
+    ).json()
+    assert reply["sent"] is True
+    assert reply["message"] == "Sent to 79872745052@c.us"
+    assert re.fullmatch(r"true_79872745052@c\.us_[0-9A-F]{20}", reply["id"])
+    assert reply["queueNumber"] == 1
+    sent = fake.sent_files[-1]
+    assert (sent.chat_id, sent.filename, sent.mime, sent.data, sent.caption, sent.url) == (
+        "79872745052@c.us",
+        "pic.png",
+        "image/png",
+        PNG,
+        "a picture",
+        None,
+    )
+    assert sent.message_id == reply["id"]
+    assert sent.fields["quotedMsgId"] == "false_79872745052@c.us_ABC"
+
+    form = await chat.call(
+        "sendFile",
+        "POST",
+        data={
+            "chatId": "120363041234567890@g.us",
+            "body": data_uri(b"%PDF-1", "application/pdf"),
+            "filename": "a.pdf",
+        },
+    )
+    assert form.json()["message"] == "Sent to 120363041234567890@g.us"
+    by_url = await chat.call(
+        "sendFile",
+        "POST",
+        data={"phone": "79872745052", "body": "https://example.com/a.jpg", "filename": "a.jpg"},
+    )
+    assert by_url.json()["sent"] is True
+    group_file, url_file = fake.sent_files[1:]
+    assert (group_file.chat_id, group_file.data, group_file.caption) == (
+        "120363041234567890@g.us",
+        b"%PDF-1",
+        "",
+    )
+    assert (url_file.url, url_file.data, url_file.mime) == ("https://example.com/a.jpg", None, None)
+
+    # What the client sends shows up in `messages` as fromMe, its file served like any other.
+    echoed = (await poll(chat))["messages"]
+    assert [(m["id"], m["type"], m["fromMe"]) for m in echoed] == [
+        (reply["id"], "image", True),
+        (form.json()["id"], "document", True),
+        (by_url.json()["id"], "document", True),
+    ]
+    assert echoed[0]["caption"] == "a picture"
+    assert (await client.get(echoed[0]["body"])).content == PNG
+    assert echoed[2]["body"] == "https://example.com/a.jpg"
+    fake.echo_sent = False
+    await chat.send(data={"phone": "79872745052", "body": "quiet"})
+    assert (await poll(chat, lastMessageNumber=3))["messages"] == []
+
+
+async def test_send_file_takes_a_large_data_uri(
+    fake: FakeWappim, client: httpx.AsyncClient
+) -> None:
+    chat = await linked_chat(client, fake)
+    big = bytes(range(256)) * 12_000  # 3 MB: over aiohttp's 1 MiB default body size
+    reply = await chat.call(
+        "sendFile",
+        "POST",
+        json={"phone": "79872745052", "body": data_uri(big, "video/mp4"), "filename": "v.mp4"},
+    )
+    assert reply.json()["sent"] is True
+    assert fake.sent_files[-1].data == big
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"phone": "79872745052", "filename": "a.png"}, 3),
+        ({"body": data_uri(PNG), "filename": "a.png"}, 4),
+        ({"phone": "79872745052", "body": data_uri(PNG)}, 6),
+        ({"phone": "79872745052", "body": data_uri(PNG), "filename": "  "}, 6),
+        ({"phone": "79872745052", "body": "data:image/png;base64,!!!", "filename": "a.png"}, 5),
+        ({"phone": "79872745052", "body": "data:text/plain,hello", "filename": "a.txt"}, 5),
+        ({"phone": "79872745052", "body": "ftp://example.com/a.png", "filename": "a.png"}, 5),
+    ],
+)
+async def test_send_file_errors(
+    fake: FakeWappim, client: httpx.AsyncClient, fields: dict[str, str], code: int
+) -> None:
+    chat = await linked_chat(client, fake)
+    response = await chat.call("sendFile", "POST", data=fields)
+    assert response.status_code == 200
+    assert response.json()["error_code"] == code
+    assert isinstance(response.json()["error_text"], str)
+    assert fake.sent_files == []
+
+
+async def test_send_file_before_the_link_is_queued(
+    fake: FakeWappim, client: httpx.AsyncClient
+) -> None:
+    chat = await new_chat(client)
+    reply = await chat.call(
+        "sendFile",
+        "POST",
+        data={"phone": "79872745052", "body": data_uri(PNG), "filename": "a.png"},
+    )
+    assert reply.json()["message"].startswith("Status of the account not equals authenticated.")
+    assert fake.sent_files[-1].queued_unauthorised
+    assert fake.message_log(chat.id) == []  # nothing went out yet
+
+
+async def test_send_message_to_a_group_with_a_quote(
+    fake: FakeWappim, client: httpx.AsyncClient
+) -> None:
+    chat = await linked_chat(client, fake)
+    quoted = fake.receive(chat.id, group=("120363041234567890", "Family"))
+    reply = await chat.send(
+        data={"chatId": "120363041234567890@g.us", "body": "answer", "quotedMsgId": quoted}
+    )
+    assert reply["message"] == "Sent to 120363041234567890@g.us"
+    sent = fake.sent[-1]
+    assert (sent.chat_id, sent.fields["quotedMsgId"]) == ("120363041234567890@g.us", quoted)
+    echoed = fake.message_log(chat.id)[-1]
+    assert (echoed["id"], echoed["chatName"], echoed["fromMe"]) == (reply["id"], "Family", True)
+
+
 # ---------------------------------------------------------------- fault knobs
 
 

@@ -4,8 +4,14 @@
 `/work/shared/api/wappim.md` describes the real service: a pool of test instances handed out by
 `chat/spare`, a slow wake-up after `status?full=1`, QR codes that rotate and then expire, a phone
 that scans, instances wiped under the client's feet, and the gateway's error shapes. Tests steer it
-with knobs (`scan`, `wipe`, `set_free`, `fail_next`, …) from their own thread and read back what
-happened (`sent`, `requests`, `instance(...)`, `current_qr(...)`).
+with knobs (`scan`, `wipe`, `set_free`, `receive`, `history`, `expire_files`, `fail_next`, …) from
+their own thread and read back what happened (`sent`, `sent_files`, `message_log(...)`,
+`requests`, `instance(...)`, `current_qr(...)`).
+
+Two-way (chat-api's shape, wappim.md sections 6 and 8; no wapp.im caller of these was found):
+`receive(...)` puts a message on an instance's log, which `messages?lastMessageNumber=N` pages
+through; `sendFile` takes a data URI or a URL; files of incoming messages are served by the
+emulator itself under `/files/…` on its own origin (`origin`).
 
 Instance life cycle (times come from `WappimTimeline`)::
 
@@ -58,15 +64,51 @@ Hypotheses ([H]) chosen where wappim.md has no evidence:
 - Repeated slashes in the path are merged and a trailing slash is ignored (nginx's default).
 - JSON replies are compact (`{"id":9,"token":…}` as pasted in S3), with `/` not escaped.
 - Any exception in a handler becomes a 500 with a plain-text body; the server never dies.
+- Bodies up to `MAX_BODY` (64 MiB) are read: a 20 MB file as a data URI is about 27 MB.
+
+Two-way hypotheses ([H]):
+
+- `messages` (GET or POST, token in the query) answers chat-api's
+  `{"messages": [...], "lastMessageNumber": N}` in every phase: an instance that is not linked
+  answers with what its log holds (usually nothing). Parameters come from the query and the body:
+  `lastMessageNumber` (absent or not a number: 0) and `limit` (absent, negative or not a number:
+  100; 0: no limit, as chat-api documents). The bound is exclusive (messageNumber > N) unless the
+  plain attribute `inclusive_bound` is True (>= N, so the message N comes again: chat-api does not
+  say which it is). The reply's `lastMessageNumber` is the messageNumber of the last message
+  returned, or N when none is. Messages beyond `limit` come in the next poll, oldest first.
+- A message is chat-api's object: `id`, `body`, `type`, `senderName`, `fromMe`, `author`, `time`
+  (unix seconds, int), `chatId`, `chatName`, `messageNumber` (per instance, from 1), `caption`
+  (null unless given). `id` is `false_<chatId>_<20 upper-case hex>` (`true_…` when fromMe) and, in
+  a group, WA-Web's `…_<author>` suffix after it. `author` is the writer's `<digits>@c.us`: the
+  contact in a 1:1 chat (equal to `chatId`), the member in a group, the account itself when fromMe
+  (its number, `79990000000` before any scan). `chatName` is the group's name in a group, the
+  contact's `senderName` in a 1:1 chat (its digits when fromMe); fromMe messages carry the
+  account's name as `senderName`. Media types have the file's URL as `body`.
+- Messages the client sends (`sendMessage`, `sendFile`) while linked appear in the log as fromMe,
+  with the id the send answered (chat-api lists them too); `echo_sent = False` turns that off.
+- The log, the files and the numbering are per instance and start afresh when `chat/spare` hands
+  the instance out again; a wiped instance's old token gets 401 like every method.
+- Files are served without any token at `<origin>/files/<32 hex>/<file name>` with their MIME type
+  and Content-Length; `expire_files()` makes them 404 (chat-api keeps files for 30 days).
+- `sendFile` reads the same fields as `sendMessage` plus `filename` (required: 200
+  `{"error_code": 6, "error_text": "filename is required"}`), `caption` and `quotedMsgId`. `body`
+  is a data URI `data:<mime>;base64,<payload>` (decoded and recorded in `sent_files`), or an
+  http(s) URL (recorded as given, never fetched: the emulator is offline); anything else, or a
+  data URI whose base64 does not decode, is 200 `{"error_code": 5, "error_text": …}`. Checks run
+  in the order body (3), recipient (4), filename (6), body's form (5). A file part in a multipart
+  body is not taken as the file. The reply is sendMessage's.
+- `quotedMsgId` is recorded in `fields`, never checked against the log.
 
 Thread-safety: instance state lives on the server's event loop and handlers never await while
 changing it; knobs called from another thread run there through `BackgroundServer.call`. The
-plain attributes (`timeline`, `qr_style`, `spare_shape`, `sent_as`) can be set from anywhere.
+plain attributes (`timeline`, `qr_style`, `spare_shape`, `sent_as`, `inclusive_bound`,
+`echo_sent`) can be set from anywhere.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import copy
 import io
 import json
@@ -78,6 +120,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import quote
 
 import qrcode
 from aiohttp import web
@@ -90,6 +133,11 @@ LEGACY_TOKEN = "5d8af8faaeb61680883a850be0c577e2"
 FIRST_INSTANCE_ID = 22  # the real samples show small sequential ids (22, 23, 24, 26, 27, 30)
 TOKEN_ALPHABET = string.ascii_letters + string.digits + "-"  # a "-" was seen in a real token
 TRIAL_SECONDS = 72 * 3600  # integrations/install gave date_trial = date_add + 72 h (S6)
+MAX_BODY = 64 * 1024 * 1024  # aiohttp's default (1 MiB) would refuse a photo as a data URI
+DEFAULT_LIMIT = 100  # chat-api's default page of `messages`
+OWN_NUMBER = "79990000000"  # the account's number before any scan (scan()'s default)
+# chat-api message types whose `body` is the file's URL (wappim.md section 8).
+MEDIA_TYPES = frozenset({"image", "video", "document", "ptt", "audio", "sticker"})
 
 QrStyle = Literal["status", "qr_code"]
 SpareShape = Literal["full", "short"]
@@ -156,6 +204,8 @@ class FakeInstance:
     pending_name: str = ""  # the account that scanned, shown once pairing is over
     pending_number: str = ""
     queue_number: int = 0
+    messages: list[dict[str, Any]] = field(default_factory=list)  # chat-api objects, oldest first
+    message_number: int = 0  # the messageNumber of the last message logged
 
     @property
     def showing_qr(self) -> bool:
@@ -172,6 +222,32 @@ class SentMessage:
     message_id: str
     queued_unauthorised: bool = False  # sent while not authenticated (chat-api queues it)
     at: float = 0.0  # monotonic
+
+
+@dataclass(frozen=True)
+class SentFile:
+    instance_id: int  # the `instance{ID}` number
+    phone: str  # the recipient as the client gave it (`phone`, else `chatId`)
+    chat_id: str  # normalised, e.g. "79872745052@c.us" or "120363…@g.us"
+    filename: str
+    mime: str | None  # from the data URI; None when `body` was a URL
+    data: bytes | None = field(repr=False)  # the decoded data URI; None when `body` was a URL
+    url: str | None  # `body` when it was a URL
+    caption: str
+    fields: dict[str, str] = field(repr=False)  # everything received (the data URI included)
+    message_id: str
+    queued_unauthorised: bool = False  # sent while not authenticated (chat-api queues it)
+    at: float = 0.0  # monotonic
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file the emulator serves under `/files/…` (the media of a logged message)."""
+
+    instance_id: int
+    data: bytes = field(repr=False)
+    filename: str
+    mime: str
 
 
 @dataclass(frozen=True)
@@ -195,6 +271,7 @@ async def _read_fields(request: web.Request) -> dict[str, str]:
     """Body fields of any shape clients use (wappim.md section 0): JSON, form or multipart."""
     if not request.body_exists:
         return {}
+    request = request.clone(client_max_size=MAX_BODY)
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         fields: dict[str, str] = {}
         for key, value in (await request.post()).items():
@@ -227,8 +304,38 @@ def _digits_chat_id(raw: str) -> str | None:
     return f"{digits}@c.us"
 
 
+def _recipient(fields: Mapping[str, str]) -> tuple[str, str | None]:
+    """The recipient as given (`chatId` or `chat_id` wins over `phone`) and as a chat id."""
+    given = fields.get("chatId") or fields.get("chat_id") or fields.get("phone") or ""
+    return given, _digits_chat_id(given)
+
+
 def _is_truthy(value: str | None) -> bool:
     return value is not None and value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int_or(value: str | None, default: int) -> int:
+    try:
+        return int((value or "").strip())
+    except ValueError:
+        return default
+
+
+def _decode_data_uri(uri: str) -> tuple[str, bytes] | None:
+    """`data:<mime>;base64,<payload>` → (mime, bytes), or None when it is not one."""
+    match = re.fullmatch(r"data:([\w.+-]+/[\w.+-]+);base64,(.*)", uri.strip(), re.S)
+    if match is None:
+        return None
+    try:
+        return match[1].lower(), base64.b64decode(match[2], validate=True)
+    except binascii.Error:
+        return None
+
+
+def _type_for(mime: str | None) -> str:
+    """The message type of a sent file in the log: by its MIME type, else a document."""
+    major = (mime or "").split("/", 1)[0]
+    return major if major in ("image", "video", "audio") else "document"
 
 
 class FakeWappim(emulator.Emulator[RequestRecord]):
@@ -253,17 +360,23 @@ class FakeWappim(emulator.Emulator[RequestRecord]):
         self.qr_style: QrStyle = qr_style
         self.spare_shape: SpareShape = spare_shape
         self.sent_as: SentAs = sent_as
+        self.inclusive_bound = False  # `messages` gives messageNumber >= N instead of > N
+        self.echo_sent = True  # what the client sends while linked shows up in `messages`
         self._rng = random.Random(seed)
         self._instances: dict[int, FakeInstance] = {}
         for _ in range(instances):
             self._add_instance()
         self._sent: list[SentMessage] = []
+        self._sent_files: list[SentFile] = []
+        self._files: dict[str, StoredFile] = {}  # the 32-hex key of a /files/ URL → the file
         self._png_cache: dict[str, str] = {}  # QR content → data URI
         self._methods: dict[str, _Method] = {
             "status": self._m_status,
             "qr_code": self._m_qr_code,
             "me": self._m_me,
             "sendMessage": self._m_send_message,
+            "sendFile": self._m_send_file,
+            "messages": self._m_messages,
             "logout": self._m_logout,
             "removeChat": self._m_remove_chat,
             "reboot": self._m_reboot,
@@ -342,6 +455,79 @@ class FakeWappim(emulator.Emulator[RequestRecord]):
 
         self._on_loop(apply)
 
+    def receive(
+        self,
+        instance_id: int,
+        *,
+        phone: str = "79001234567",
+        body: str = "hi",
+        type: str = "chat",
+        sender_name: str = "Ivan",
+        group: tuple[str, str] | None = None,
+        from_me: bool = False,
+        caption: str | None = None,
+        time: float | None = None,
+        file: tuple[bytes, str, str] | None = None,
+    ) -> str:
+        """A message reaches the instance; returns its chat-api id.
+
+        `phone` is the writer (the contact, or the group member); `group` is (the group id's
+        digits or the whole `…@g.us` id, the group's name). With `from_me` the account itself
+        wrote it (on the phone) into the chat with `phone` (or `group`). `file` is (bytes, file
+        name, MIME type): the emulator serves it and `body` becomes its URL; otherwise a media
+        `type` keeps `body` as given, so a test can point it anywhere. `time` is unix seconds
+        (default: now); one in the past models a message from before the link.
+        """
+        at = time  # the parameter hides the `time` module in here
+
+        def apply() -> str:
+            inst = self._get(instance_id)
+            contact = _digits_chat_id(phone) or phone
+            own = f"{inst.number or OWN_NUMBER}@c.us"
+            if group is None:
+                chat_id, chat_name = contact, (contact.split("@")[0] if from_me else sender_name)
+            else:
+                chat_id = group[0] if group[0].endswith("@g.us") else f"{group[0]}@g.us"
+                chat_name = group[1]
+            text = body
+            if file is not None:
+                text = self._store_file(inst, *file)
+            return self._log_message(
+                inst,
+                chat_id=chat_id,
+                chat_name=chat_name,
+                author=own if from_me else contact,
+                sender_name=(inst.name or sender_name) if from_me else sender_name,
+                from_me=from_me,
+                body=text,
+                kind=type,
+                caption=caption,
+                at=at,
+            )
+
+        return self._on_loop(apply)
+
+    def history(
+        self,
+        instance_id: int,
+        bodies: tuple[str, ...] = ("earlier 1", "earlier 2"),
+        *,
+        phone: str = "79001234567",
+        age: float = 3600.0,
+    ) -> list[str]:
+        """Text messages from before the link: the first `age` seconds ago, one second apart."""
+        start = time.time() - age
+        return [
+            self.receive(instance_id, phone=phone, body=body, time=start + n)
+            for n, body in enumerate(bodies)
+        ]
+
+    def expire_files(self, instance_id: int | None = None) -> int:
+        """The gateway forgets the files (of one instance, or all): their URLs answer 404.
+        Returns how many were dropped."""
+
+        return self._on_loop(lambda: self._drop_files(instance_id))
+
     # ------------------------------------------------------------------ what happened
 
     def instance(self, instance_id: int) -> FakeInstance:
@@ -370,6 +556,19 @@ class FakeWappim(emulator.Emulator[RequestRecord]):
     @property
     def sent(self) -> list[SentMessage]:
         return self._on_loop(lambda: list(self._sent))
+
+    @property
+    def sent_files(self) -> list[SentFile]:
+        return self._on_loop(lambda: list(self._sent_files))
+
+    def message_log(self, instance_id: int) -> list[dict[str, Any]]:
+        """Every message `messages` can give for the instance (chat-api objects), oldest first."""
+        return self._on_loop(lambda: copy.deepcopy(self._get(instance_id).messages))
+
+    @property
+    def origin(self) -> str:
+        """Scheme, host and port of the server (`url` without `/v3`): where files are served."""
+        return self._server.url
 
     # ------------------------------------------------------------------ the pool
 
@@ -460,6 +659,93 @@ class FakeWappim(emulator.Emulator[RequestRecord]):
         inst.after_loading = after
         self._sync_view(inst)
 
+    # ------------------------------------------------------------------ messages and files
+
+    def _log_message(
+        self,
+        inst: FakeInstance,
+        *,
+        chat_id: str,
+        chat_name: str,
+        author: str,
+        sender_name: str,
+        from_me: bool,
+        body: str,
+        kind: str,
+        caption: str | None,
+        at: float | None = None,
+        message_id: str | None = None,
+    ) -> str:
+        if message_id is None:
+            message_id = f"{'true' if from_me else 'false'}_{chat_id}_{self._hex_id()}"
+            if chat_id.endswith("@g.us"):
+                message_id += f"_{author}"  # WA-Web names the member in a group message's id
+        inst.message_number += 1
+        inst.messages.append(
+            {
+                "id": message_id,
+                "body": body,
+                "type": kind,
+                "senderName": sender_name,
+                "fromMe": from_me,
+                "author": author,
+                "time": int(time.time() if at is None else at),
+                "chatId": chat_id,
+                "chatName": chat_name,
+                "messageNumber": inst.message_number,
+                "caption": caption,
+            }
+        )
+        return message_id
+
+    def _echo(
+        self,
+        inst: FakeInstance,
+        message_id: str,
+        chat_id: str,
+        body: str,
+        kind: str,
+        caption: str | None = None,
+    ) -> None:
+        """A message the client sent, as the log shows it (fromMe)."""
+        if not self.echo_sent:
+            return
+        known = (m["chatName"] for m in reversed(inst.messages) if m["chatId"] == chat_id)
+        self._log_message(
+            inst,
+            chat_id=chat_id,
+            chat_name=next(known, chat_id.split("@")[0]),
+            author=f"{inst.number or OWN_NUMBER}@c.us",
+            sender_name=inst.name,
+            from_me=True,
+            body=body,
+            kind=kind,
+            caption=caption,
+            message_id=message_id,
+        )
+
+    def _store_file(self, inst: FakeInstance, data: bytes, filename: str, mime: str) -> str:
+        """Keep a file and answer the URL it is served at (the emulator's own origin)."""
+        key = self._rng.randbytes(16).hex()
+        self._files[key] = StoredFile(instance_id=inst.id, data=data, filename=filename, mime=mime)
+        return f"{self.origin}/files/{key}/{quote(filename or 'file', safe='')}"
+
+    def _file(self, path: str) -> web.Response:
+        match = re.fullmatch(r"/files/([0-9a-f]{32})(?:/.*)?", path)
+        stored = self._files.get(match[1]) if match else None
+        if stored is None:
+            return web.Response(status=404, text="404: Not Found")
+        return web.Response(body=stored.data, headers={"Content-Type": stored.mime})
+
+    def _drop_files(self, instance_id: int | None) -> int:
+        gone = [k for k, f in self._files.items() if instance_id in (None, f.instance_id)]
+        for key in gone:
+            del self._files[key]
+        return len(gone)
+
+    def _hex_id(self) -> str:
+        return self._rng.randbytes(10).hex().upper()
+
     # ------------------------------------------------------------------ QR codes
 
     def _new_qr_content(self) -> str:
@@ -505,6 +791,8 @@ class FakeWappim(emulator.Emulator[RequestRecord]):
 
     def _dispatch(self, request: web.Request, fields: dict[str, str]) -> web.Response:
         path = re.sub(r"/{2,}", "/", request.path).rstrip("/")
+        if path.startswith("/files/"):
+            return self._file(path)  # no header or token: the URL itself is the secret
         if path != "/v3" and not path.startswith("/v3/"):
             return web.Response(status=404, text="404: Not Found")
         if not self._header_ok(request.headers):
@@ -541,6 +829,8 @@ class FakeWappim(emulator.Emulator[RequestRecord]):
         inst.date_trial = self._rng.choice([None, inst.date_add + TRIAL_SECONDS])
         inst.qrs = []
         inst.queue_number = 0
+        inst.messages, inst.message_number = [], 0
+        self._drop_files(inst.id)
         self._reset_account(inst)
         self._sync_view(inst)
         if self.spare_shape == "short":
@@ -643,12 +933,11 @@ class FakeWappim(emulator.Emulator[RequestRecord]):
         body = fields.get("body", "")
         if not body:
             return _json({"error_code": 3, "error_text": "body is required"})
-        given = fields.get("chatId") or fields.get("chat_id") or fields.get("phone") or ""
-        chat_id = _digits_chat_id(given)
+        given, chat_id = _recipient(fields)
         if chat_id is None:
             return _json({"error_code": 4, "error_text": "phone or chatId is required"})
         inst.queue_number += 1
-        message_id = f"true_{chat_id}_{self._rng.randbytes(10).hex().upper()}"
+        message_id = f"true_{chat_id}_{self._hex_id()}"
         queued = inst.phase is not Phase.AUTHENTICATED
         self._sent.append(
             SentMessage(
@@ -662,6 +951,63 @@ class FakeWappim(emulator.Emulator[RequestRecord]):
                 at=time.monotonic(),
             )
         )
+        if not queued:
+            self._echo(inst, message_id, chat_id, body, "chat")
+        return self._sent_reply(inst, chat_id, message_id, queued)
+
+    def _m_send_file(
+        self, inst: FakeInstance, request: web.Request, body_fields: dict[str, str]
+    ) -> web.Response:
+        fields = {**request.query, **body_fields}
+        body = fields.get("body", "").strip()
+        if not body:
+            return _json({"error_code": 3, "error_text": "body is required"})
+        given, chat_id = _recipient(fields)
+        if chat_id is None:
+            return _json({"error_code": 4, "error_text": "phone or chatId is required"})
+        filename = fields.get("filename", "").strip()
+        if not filename:
+            return _json({"error_code": 6, "error_text": "filename is required"})
+        mime: str | None = None
+        data: bytes | None = None
+        url: str | None = None
+        if body.lower().startswith("data:"):
+            decoded = _decode_data_uri(body)
+            if decoded is None:
+                return _json({"error_code": 5, "error_text": "body is not a valid data URI"})
+            mime, data = decoded
+        elif re.match(r"https?://", body, re.I):
+            url = body
+        else:
+            return _json({"error_code": 5, "error_text": "body must be a URL or a data URI"})
+        inst.queue_number += 1
+        message_id = f"true_{chat_id}_{self._hex_id()}"
+        queued = inst.phase is not Phase.AUTHENTICATED
+        caption = fields.get("caption", "")
+        self._sent_files.append(
+            SentFile(
+                instance_id=inst.id,
+                phone=fields.get("phone") or given,
+                chat_id=chat_id,
+                filename=filename,
+                mime=mime,
+                data=data,
+                url=url,
+                caption=caption,
+                fields=fields,
+                message_id=message_id,
+                queued_unauthorised=queued,
+                at=time.monotonic(),
+            )
+        )
+        if not queued:
+            where = url or self._store_file(inst, data or b"", filename, mime or "")
+            self._echo(inst, message_id, chat_id, where, _type_for(mime), caption or None)
+        return self._sent_reply(inst, chat_id, message_id, queued)
+
+    def _sent_reply(
+        self, inst: FakeInstance, chat_id: str, message_id: str, queued: bool
+    ) -> web.Response:
         message = NOT_AUTHENTICATED.format(chat_id=chat_id) if queued else f"Sent to {chat_id}"
         return _json(
             {
@@ -671,6 +1017,23 @@ class FakeWappim(emulator.Emulator[RequestRecord]):
                 "queueNumber": inst.queue_number,
             }
         )
+
+    def _m_messages(
+        self, inst: FakeInstance, request: web.Request, body_fields: dict[str, str]
+    ) -> web.Response:
+        fields = {**request.query, **body_fields}
+        after = _int_or(fields.get("lastMessageNumber"), 0)
+        limit = _int_or(fields.get("limit"), DEFAULT_LIMIT)
+        if limit < 0:
+            limit = DEFAULT_LIMIT
+        if self.inclusive_bound:
+            picked = [m for m in inst.messages if m["messageNumber"] >= after]
+        else:
+            picked = [m for m in inst.messages if m["messageNumber"] > after]
+        if limit:
+            picked = picked[:limit]
+        last = picked[-1]["messageNumber"] if picked else after
+        return _json({"messages": copy.deepcopy(picked), "lastMessageNumber": last})
 
     def _m_logout(self, inst: FakeInstance, _r: web.Request, _f: dict[str, str]) -> web.Response:
         self._reset_account(inst)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,15 +12,26 @@ from bot.gateways.base import (
     Account,
     AuthError,
     GatewayError,
+    Inbound,
     InvalidRequestError,
     Line,
     LineState,
+    MessageKind,
     NoFreeLinesError,
+    OutgoingFile,
     QuotaError,
     SentMessage,
     UpstreamError,
 )
-from bot.gateways.wappim import parse_account, parse_sent, parse_spare, parse_state
+from bot.gateways.wappim import (
+    data_uri,
+    parse_account,
+    parse_message,
+    parse_messages,
+    parse_sent,
+    parse_spare,
+    parse_state,
+)
 
 # section 1, key order and values as pasted in S3
 SPARE_17 = {
@@ -286,3 +299,300 @@ def test_empty_error_placeholders_in_a_successful_reply_are_not_errors() -> None
 
     sent = parse_sent({"sent": True, "id": "true_1@c.us_AB", "error_code": None, "error_text": ""})
     assert sent.message_id == "true_1@c.us_AB"
+
+
+# --- messages (section 8, chat-api's shape)
+
+
+def message(**fields: Any) -> dict[str, Any]:
+    """A 1:1 incoming text as chat-api lists it, with `fields` changed."""
+    base: dict[str, Any] = {
+        "id": "false_79001234567@c.us_3EB0957AD66BAFF57D1D",
+        "body": "hello",
+        "type": "chat",
+        "senderName": "Ivan",
+        "fromMe": False,
+        "author": "79001234567@c.us",
+        "time": 1700000000,
+        "chatId": "79001234567@c.us",
+        "chatName": "Ivan",
+        "messageNumber": 7,
+        "caption": None,
+    }
+    return base | fields
+
+
+def test_messages_reply_gives_messages_and_the_cursor() -> None:
+    first = message()
+    second = message(id="false_79001234567@c.us_AB", body="again", messageNumber=8)
+    events, cursor = parse_messages({"messages": [first, second], "lastMessageNumber": 8})
+    assert cursor == "8"
+    assert events == [
+        Inbound(
+            id="false_79001234567@c.us_3EB0957AD66BAFF57D1D",
+            chat="79001234567",
+            sender="79001234567",
+            sender_name="Ivan",
+            kind=MessageKind.TEXT,
+            text="hello",
+            sent_at=datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC),
+        ),
+        Inbound(
+            id="false_79001234567@c.us_AB",
+            chat="79001234567",
+            sender="79001234567",
+            sender_name="Ivan",
+            text="again",
+            sent_at=datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC),
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "cursor"),
+    [
+        ({"messages": [], "lastMessageNumber": 0}, "0"),
+        ({"messages": [], "lastMessageNumber": "12"}, "12"),  # passed back as it came
+        ({"messages": []}, None),
+        ({"messages": None, "lastMessageNumber": 3}, "3"),
+        ({"messages": [message(messageNumber=4), message(messageNumber=9)]}, "9"),
+        ({"messages": [message(messageNumber=4)], "lastMessageNumber": "x"}, "4"),
+        ({"messages": [message(messageNumber=True)], "lastMessageNumber": 2.5}, None),
+        ({"messages": [], "lastMessageNumber": 10**40}, None),  # no cursor fits
+    ],
+)
+def test_messages_cursor(body: dict[str, Any], cursor: str | None) -> None:
+    assert parse_messages(body)[1] == cursor
+
+
+@pytest.mark.parametrize(
+    "body", [None, [], "messages", {"messages": "x"}, {"messages": {"id": "1"}}]
+)
+def test_messages_reply_that_is_not_a_list_is_upstream(body: object) -> None:
+    with pytest.raises(UpstreamError):
+        parse_messages(body)
+
+
+def test_group_message() -> None:
+    parsed = parse_message(
+        message(
+            id="false_120363041234567890@g.us_ABC_79005550000@c.us",
+            chatId="120363041234567890@g.us",
+            chatName="Family\n chat",
+            author="79005550000@c.us",
+            senderName="Olga",
+        )
+    )
+    assert parsed is not None
+    assert (parsed.chat, parsed.sender, parsed.sender_name, parsed.group_name) == (
+        "120363041234567890@g.us",
+        "79005550000",
+        "Olga",
+        "Family chat",
+    )
+    assert parsed.is_group
+
+
+def test_legacy_group_id_is_kept_whole_and_a_missing_author_falls_back() -> None:
+    parsed = parse_message(message(chatId="79001234567-1612345678@g.us", author=None))
+    assert parsed is not None
+    assert parsed.chat == "79001234567-1612345678@g.us"
+    assert parsed.sender == "790012345671612345678"[:32]  # the brief's fallback: chatId digits
+    one_to_one = parse_message(message(author=""))
+    assert one_to_one is not None and one_to_one.sender == "79001234567"
+    assert parse_message(message(chatId=None)) == parse_message(message())  # chat from author
+
+
+@pytest.mark.parametrize(
+    ("value", "from_me"),
+    [
+        (True, True),
+        (False, False),
+        ("true", True),
+        ("false", False),
+        ("True", True),
+        (1, True),
+        (0, False),
+        (None, False),
+        ("yes?", False),
+        ([], False),
+    ],
+)
+def test_from_me(value: object, from_me: bool) -> None:
+    parsed = parse_message(message(fromMe=value))
+    assert parsed is not None and parsed.from_me is from_me
+
+
+@pytest.mark.parametrize(
+    ("word", "kind"),
+    [
+        ("chat", MessageKind.TEXT),
+        ("image", MessageKind.IMAGE),
+        ("video", MessageKind.VIDEO),
+        ("document", MessageKind.DOCUMENT),
+        ("ptt", MessageKind.VOICE),
+        ("audio", MessageKind.AUDIO),
+        ("sticker", MessageKind.STICKER),
+        ("location", MessageKind.LOCATION),
+        ("vcard", MessageKind.CONTACT),
+        ("call_log", MessageKind.CALL),
+        ("IMAGE", MessageKind.IMAGE),
+        (None, MessageKind.TEXT),
+    ],
+)
+def test_message_kinds(word: str | None, kind: MessageKind) -> None:
+    parsed = parse_message(message(type=word))
+    assert parsed is not None and parsed.kind is kind
+
+
+@pytest.mark.parametrize("word", ["poll_creation", "revoked", "e2e_notification", "", 5])
+def test_unknown_types_are_other_with_the_word(word: object) -> None:
+    parsed = parse_message(message(type=word, body="whatever"))
+    assert parsed is not None
+    assert (parsed.kind, parsed.details, parsed.text) == (MessageKind.OTHER, str(word), "")
+
+
+@pytest.mark.parametrize("word", ["image", "video", "document", "ptt", "audio", "sticker"])
+def test_media_body_is_the_url_and_the_caption_the_text(word: str) -> None:
+    url = "https://s3.example.com/media/3EB0.jpeg"
+    parsed = parse_message(message(type=word, body=f" {url} ", caption="look"))
+    assert parsed is not None
+    assert (parsed.media_url, parsed.text) == (url, "look")
+    no_caption = parse_message(message(type=word, body=url, caption=None))
+    assert no_caption is not None and no_caption.text == ""
+    no_url = parse_message(message(type=word, body=None))
+    assert no_url is not None and no_url.media_url is None
+
+
+def test_text_has_no_media_url() -> None:
+    parsed = parse_message(message(body="https://example.com/"))
+    assert parsed is not None
+    assert (parsed.text, parsed.media_url) == ("https://example.com/", None)
+
+
+@pytest.mark.parametrize(
+    ("body", "caption", "details"),
+    [
+        ("55.7558;37.6173", None, "55.7558,37.6173"),
+        ("55.7558, 37.6173", "Red Square", "55.7558,37.6173 Red Square"),
+        ("-33.86,151.2", None, "-33.86,151.2"),
+        ("95;10", None, ""),  # not a latitude
+        ("nan;1", None, ""),
+        ("somewhere", "Home", "Home"),
+        (None, None, ""),
+    ],
+)
+def test_location_details(body: object, caption: str | None, details: str) -> None:
+    parsed = parse_message(message(type="location", body=body, caption=caption))
+    assert parsed is not None
+    assert (parsed.kind, parsed.details, parsed.text, parsed.media_url) == (
+        MessageKind.LOCATION,
+        details,
+        "",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "name"),
+    [
+        (
+            "BEGIN:VCARD\nVERSION:3.0\nN:Petrov;Ivan\nFN:Ivan Petrov\nTEL:+79001234567\nEND:VCARD",
+            "Ivan Petrov",
+        ),
+        ("BEGIN:VCARD\r\nFN;CHARSET=UTF-8:Иван\\, друг\r\nEND:VCARD", "Иван, друг"),
+        ("BEGIN:VCARD\nN:Petrov;Ivan\nEND:VCARD", ""),
+        (12, ""),
+    ],
+)
+def test_vcard_details_are_the_contact_name(body: object, name: str) -> None:
+    parsed = parse_message(message(type="vcard", body=body))
+    assert parsed is not None
+    assert (parsed.kind, parsed.details, parsed.text) == (MessageKind.CONTACT, name, "")
+
+
+@pytest.mark.parametrize(
+    ("value", "sent_at"),
+    [
+        (1700000000, datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)),
+        ("1700000000", datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)),
+        (1700000000.5, datetime(2023, 11, 14, 22, 13, 20, 500000, tzinfo=UTC)),
+        (None, None),
+        ("yesterday", None),
+        (True, None),
+        (-5, None),
+        (1700000000000, None),  # milliseconds: not guessed at
+        (float("inf"), None),
+        ({"t": 1}, None),
+    ],
+)
+def test_sent_at(value: object, sent_at: datetime | None) -> None:
+    parsed = parse_message(message(time=value))
+    assert parsed is not None and parsed.sent_at == sent_at
+
+
+def test_skipped_entries_are_logged_without_their_content(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    entries = [
+        "secret text",
+        ["secret"],
+        message(id=None, body="secret body"),
+        message(id="", body="secret body"),
+        message(id=True),
+        message(chatId="status@broadcast", author="79001234567@c.us", body="secret status"),
+        message(chatId="", author=None, body="secret"),
+        message(),
+    ]
+    with caplog.at_level(logging.INFO, logger="bot.gateways.wappim"):
+        events, _ = parse_messages({"messages": entries, "lastMessageNumber": 9})
+    assert [e.id for e in events] == [message()["id"]]
+    assert len(caplog.records) == 7
+    assert all(r.levelno == logging.INFO for r in caplog.records)
+    assert "secret" not in caplog.text
+
+
+def test_odd_field_types_never_raise() -> None:
+    odd: list[Any] = [None, 1, 2.5, True, [], {}, "x" * 5000, "\x00\n"]
+    for value in odd:
+        for key in (
+            "body",
+            "type",
+            "senderName",
+            "fromMe",
+            "author",
+            "time",
+            "chatName",
+            "caption",
+            "messageNumber",
+        ):
+            parse_message(message(**{key: value}))
+        parse_message(message(chatId=value, author="79001234567@c.us"))
+
+
+def test_absurd_values_are_clipped_to_fit_the_inbox() -> None:
+    parsed = parse_message(
+        message(
+            id=12345,
+            senderName="Ivan " * 100,
+            chatId="9" * 100 + "@c.us",
+            author="8" * 100 + "@c.us",
+        )
+    )
+    assert parsed is not None
+    assert parsed.id == "12345"
+    assert (len(parsed.chat), len(parsed.sender), len(parsed.sender_name or "")) == (64, 32, 128)
+    assert len(parse_message(message(id="A" * 1000)).id) == 255  # type: ignore[union-attr]
+    group = parse_message(message(chatId="1" * 100 + "@g.us", chatName="F" * 500))
+    assert group is not None and len(group.group_name or "") == 128
+    assert (len(group.chat), group.is_group) == (64, True)
+
+
+# --- sendFile
+
+
+def test_data_uri() -> None:
+    file = OutgoingFile(data=b"\x89PNG\x00\xff", name="a.png", mime="image/png")
+    assert data_uri(file) == "data:image/png;base64,iVBORwD/"
+    odd = OutgoingFile(data=b"x", name="a", mime="text/plain; charset=utf-8")
+    assert data_uri(odd) == "data:application/octet-stream;base64,eA=="
