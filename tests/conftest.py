@@ -90,6 +90,7 @@ def make_settings(
         "encryption_key": Fernet.generate_key().decode(),
         "send_rate_per_minute": 6000,
         "link_check_interval": 3600,
+        "incoming_poll_interval": 0.05,
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
