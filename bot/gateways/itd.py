@@ -6,6 +6,13 @@ connector): there is no QR, no pairing and no instance life cycle in the API. So
 picks ITD sends through that one line. The methods used are `creditsWhatsapp` (token check,
 liveness and credits), `sendWhatsapp` and `statusWhatsappByKey`.
 
+Two-way (`Reception.PUSH`): ITD POSTs to the two URLs the operator types into ITD's web panel
+(not settable by the API): the bot serves them as `/hooks/itd/<HOOK_SECRET>/incoming` (one
+received record, B.3) and `…/status` (the ticks), and hands each body to `parse_push`. Files go
+out by URL (`files_by_url`): ITD downloads `content` itself, so `send_file` needs the address
+where the bot serves the bytes (under PUBLIC_URL). Files that come in are downloaded by
+`download` through a `MediaFetcher` that trusts only the API's own origin.
+
 Choices where the seed is silent ([H]):
 
 - **Auth header.** The seed's page on the token ("Creación de un token", "Uso") is missing. We
@@ -43,16 +50,48 @@ Choices where the seed is silent ([H]):
   UpstreamError that the transport did not repeat, because it cannot tell the two apart.
 - **A send reply without `uuid`** gives `SentMessage(message_id=None)`, not an error: the message
   probably went out, and an error would make the caller send it twice.
-- Webhooks (incoming messages, status pushes) are configured in ITD's web panel, not by the API;
-  `recievedWhatsapp` polling is not used by this driver.
+- **Incoming push.** A JSON object (or a list of at most 100 of them, which ITD never showed),
+  else InvalidRequestError; so is anything without an id, or with a sender we cannot answer.
+  `id` is `uuid`, else `whatsappKey`. `senderPhone` is the contact in both directions (the seed's
+  `direction` 1 example still names the contact), so `chat` = `sender` = its digits (at most 15);
+  `from_me` is `direction` 1. `messageType` chat/image/video/document/audio/ptt/sticker/location
+  maps to its kind (ptt is VOICE; missing is chat); any other word is OTHER with the word as
+  `details`. The text is `content` for chat and OTHER, `caption` (else `content`) for the rest.
+  `media_url` is `url` (http(s) only) for files and stickers, `file_name` its last path segment
+  (ITD's sample URL ends in the file's name), `mime_type` is `mimetype`. A location's details are
+  "lat,lng location_name". `sendAt` (else `createdAt`) is epoch ms, or seconds when below 10^11.
+  Texts are cut to 65536 characters, names to 128.
+- **Groups.** `senderType` "group" (or a `senderPhone` ending in @g.us) is read as Waboxapp does
+  it: `senderPhone` is the group's id and `senderName` the group's name; nobody says which member
+  wrote. So `chat` is "<id>@g.us", `group_name` is `senderName`, and `sender` is empty. ITD can
+  only send to phone + prefijo: a "…@g.us" recipient is refused (UnsupportedError) instead of
+  being mangled into a phone number.
+- **Status push.** `{"sent_at","status","uuid"}`. `status` is a word, read as
+  `statusWhatsappByKey`'s (an unknown FAIL-ish word is FAILED with the word as `reason`; any
+  other unknown word is SENT when `sent_at` is there, else QUEUED), or, as the seed's type column
+  says, an int: read as WhatsApp's ack levels (-1 failed, 0 queued, 1 sent, 2 delivered, 3 read,
+  4 played = read; an unknown level is SENT), digits in a string too. A missing uuid or status
+  is InvalidRequestError.
+- **Files out.** `send_file` without `OutgoingFile.url` is UnsupportedError (ITD cannot take bytes:
+  the operator has to set PUBLIC_URL), not InvalidRequestError (the person's file is fine). With
+  it: IMAGE when the mime is image/*, else by the file name's extension (as `send_media`), else
+  FILE; `content` is the URL. ITD has no file-name field: the URL should end in the name.
+- **Files in.** `download` never sends the JWT: a media URL is not ours to trust with it (the
+  seed's sample is on content.itdchile.cl, another host). URLs on the API's origin are fetched
+  even on a private network; any other host must be public (see `bot.gateways.media`).
+- `recievedWhatsapp` polling is not used by this driver (it needs each contact's number).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import posixpath
 import re
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import phonenumbers
@@ -62,20 +101,30 @@ from bot.gateways.base import (
     Account,
     AuthError,
     Delivery,
+    DeliveryUpdate,
+    Download,
     Enrolment,
+    Event,
     Gateway,
     GatewayError,
+    Inbound,
     InvalidRequestError,
     Line,
     LineState,
     LineStatus,
+    MessageKind,
     NotFoundError,
+    OutgoingFile,
     QuotaError,
     RateLimitedError,
+    Reception,
     SentMessage,
+    UnsupportedError,
     UpstreamError,
+    digits,
 )
 from bot.gateways.http import GatewayHttp, json_body, retry_after, sent_body
+from bot.gateways.media import MediaFetcher
 from bot.logs import secrets
 
 log = logging.getLogger(__name__)
@@ -100,6 +149,35 @@ _DELIVERY_WORDS: dict[str, Delivery] = {
 }
 
 
+# `messageType` of a received record (the seed's appendix) → kind; any other word is OTHER.
+_MESSAGE_KINDS: dict[str, MessageKind] = {
+    "chat": MessageKind.TEXT,
+    "image": MessageKind.IMAGE,
+    "video": MessageKind.VIDEO,
+    "document": MessageKind.DOCUMENT,
+    "audio": MessageKind.AUDIO,
+    "ptt": MessageKind.VOICE,
+    "sticker": MessageKind.STICKER,
+    "location": MessageKind.LOCATION,
+}
+
+# An int `status` in a status push: WhatsApp's ack levels [H] (the seed types it int, shows words).
+_ACK_LEVELS: dict[int, Delivery] = {
+    -1: Delivery.FAILED,
+    0: Delivery.QUEUED,
+    1: Delivery.SENT,
+    2: Delivery.DELIVERED,
+    3: Delivery.READ,
+    4: Delivery.READ,  # played (a voice note)
+}
+
+MAX_PUSHED_RECORDS = 100  # records in one push body, when it is a list
+MAX_ID = 128  # the seed's `key` is at most 100 characters
+MAX_TEXT = 65536  # WhatsApp's own limit for a text
+MAX_NAME = 128
+MAX_URL = 4096
+
+
 def auth_headers(token: str, auth_header: str = "Authorization") -> dict[str, str]:
     """The header that carries the TOKEN API (name configurable: the seed lost that page)."""
     bare = re.sub(r"(?i)^bearer\s+", "", token.strip())
@@ -112,16 +190,18 @@ def auth_headers(token: str, auth_header: str = "Authorization") -> dict[str, st
 
 def split_phone(phone: str) -> tuple[str, str]:
     """International digits → (`prefijo`, `phone`): `56912345678` → ("56", "912345678")."""
-    digits = re.sub(r"\D", "", phone)
+    if phone.strip().lower().endswith("@g.us"):
+        raise UnsupportedError("ITD sends to phone numbers only, not to WhatsApp groups")
+    number_digits = re.sub(r"\D", "", phone)
     try:
-        number = phonenumbers.parse("+" + digits)
+        number = phonenumbers.parse("+" + number_digits)
     except NumberParseException:
         raise InvalidRequestError(
-            f"ITD: cannot split a {len(digits)}-digit number into country code and number"
+            f"ITD: cannot split a {len(number_digits)}-digit number into country code and number"
         ) from None
     national = phonenumbers.national_significant_number(number)
     if not national or not number.country_code:
-        raise InvalidRequestError(f"ITD: a {len(digits)}-digit number has no national part")
+        raise InvalidRequestError(f"ITD: a {len(number_digits)}-digit number has no national part")
     return str(number.country_code), national
 
 
@@ -165,10 +245,178 @@ def parse_delivery(data: object) -> Delivery:
     return Delivery.SENT if str(data.get("sent_at") or "").strip() else Delivery.QUEUED
 
 
+def parse_push(hook: str, body: Any) -> list[Event]:
+    """One POST to an ITD hook → events; InvalidRequestError for anything ITD would not send.
+
+    `body` is the decoded JSON (str and bytes are decoded here). See the module docstring.
+    """
+    if hook not in ("incoming", "status"):
+        raise InvalidRequestError(f"ITD has no {str(hook)[:40]!r} hook")
+    if isinstance(body, str | bytes | bytearray):
+        try:
+            body = json.loads(body)
+        except (ValueError, RecursionError):
+            raise InvalidRequestError("ITD push: the body is not JSON") from None
+    records = body if isinstance(body, list) else [body]
+    if len(records) > MAX_PUSHED_RECORDS:
+        raise InvalidRequestError(f"ITD push: {len(records)} records in one body")
+    if not all(isinstance(record, dict) for record in records):
+        raise InvalidRequestError("ITD push: the body is not a JSON object")
+    parse = parse_incoming if hook == "incoming" else parse_status
+    return [parse(record) for record in records]
+
+
+def parse_incoming(record: dict[str, Any]) -> Inbound:
+    """One received record (gateways.md B.3) → Inbound; see the module docstring."""
+    message_id = _text(record.get("uuid")).strip() or _text(record.get("whatsappKey")).strip()
+    if not message_id or len(message_id) > MAX_ID:
+        raise InvalidRequestError("ITD push: a received record without a usable uuid")
+    phone = _text(record.get("senderPhone"))[:200].strip()
+    name = _name(record.get("senderName"))
+    group_name: str | None = None
+    is_group = _text(record.get("senderType")).strip().lower() == "group"
+    if is_group or phone.lower().endswith("@g.us"):
+        group_id = re.sub(r"[^0-9-]", "", phone.split("@", 1)[0]).strip("-")
+        if not group_id or len(group_id) > 64:
+            raise InvalidRequestError("ITD push: a group record without a usable group id")
+        chat, sender, group_name, name = f"{group_id}@g.us", "", name, None
+    else:
+        chat = sender = digits(phone)
+        if not 0 < len(sender) <= 15:
+            raise InvalidRequestError("ITD push: a received record without a usable senderPhone")
+    word = _text(record.get("messageType")).strip().lower()[:40] or "chat"
+    kind = _MESSAGE_KINDS.get(word, MessageKind.OTHER)
+    content = _text(record.get("content"))[:MAX_TEXT]
+    caption = _text(record.get("caption"))[:MAX_TEXT]
+    text = content if kind in (MessageKind.TEXT, MessageKind.OTHER) else caption or content
+    media_url = file_name = None
+    if kind.has_file or kind is MessageKind.STICKER:
+        media_url = _url(record.get("url"))
+        file_name = _url_file_name(media_url) if media_url else None
+    details = ""
+    if kind is MessageKind.LOCATION:
+        lat = _coordinate(record.get("lat"), 90.0)
+        lng = _coordinate(record.get("lng"), 180.0)
+        place = _name(record.get("location_name")) or ""
+        details = f"{lat},{lng} {place}".strip() if lat and lng else place
+    elif kind is MessageKind.OTHER:
+        details = re.sub(r"[^\w.-]", "", word)
+    direction = record.get("direction")
+    return Inbound(
+        id=message_id,
+        chat=chat,
+        sender=sender,
+        sender_name=name,
+        group_name=group_name,
+        kind=kind,
+        text=text,
+        media_url=media_url,
+        file_name=file_name,
+        mime_type=_mime(record.get("mimetype")),
+        sent_at=_epoch(record.get("sendAt")) or _epoch(record.get("createdAt")),
+        from_me=direction in (1, "1") and not isinstance(direction, bool),
+        details=details,
+    )
+
+
+def parse_status(record: dict[str, Any]) -> DeliveryUpdate:
+    """One status push `{"sent_at","status","uuid"}` → DeliveryUpdate (see the docstring)."""
+    key = _text(record.get("uuid")).strip()
+    if not key or len(key) > MAX_ID:
+        raise InvalidRequestError("ITD push: a status without a usable uuid")
+    status = record.get("status")
+    if isinstance(status, bool) or not isinstance(status, int | str) or status == "":
+        raise InvalidRequestError("ITD push: a status push without a status")
+    if isinstance(status, str) and re.fullmatch(r"\s*-?\d{1,3}\s*", status):
+        status = int(status)
+    if isinstance(status, int):
+        delivery = _ACK_LEVELS.get(status)
+        if delivery is None:
+            log.info("ITD: unknown numeric message status; taken as sent")
+            delivery = Delivery.SENT
+        reason = str(status) if delivery is Delivery.FAILED else ""
+        return DeliveryUpdate(message_id=key, delivery=delivery, reason=reason)
+    word = " ".join(status[:80].split())
+    delivery = parse_delivery({"status": word, "sent_at": _text(record.get("sent_at"))[:40]})
+    reason = word[:40] if delivery is Delivery.FAILED else ""
+    return DeliveryUpdate(message_id=key, delivery=delivery, reason=reason)
+
+
+def _text(value: object) -> str:
+    """A JSON scalar as text ("" for null, booleans, objects and lists)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    try:
+        return str(value)
+    except ValueError:  # an int with more digits than Python prints
+        return ""
+
+
+def _name(value: object) -> str | None:
+    """One line of at most 128 characters, or None."""
+    name = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", _text(value)[: MAX_NAME * 4]).split())
+    return name[:MAX_NAME] or None
+
+
+def _url(value: object) -> str | None:
+    url = _text(value).strip()
+    if not url or len(url) > MAX_URL:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+
+
+def _url_file_name(url: str) -> str | None:
+    name = posixpath.basename(unquote(urlsplit(url).path))
+    name = re.sub(r"[\x00-\x1f\x7f/\\]", "", name).strip()[:MAX_NAME]
+    return name or None
+
+
+def _mime(value: object) -> str | None:
+    mime = _text(value)[:200].split(";", 1)[0].strip().lower()
+    return mime if re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", mime) else None
+
+
+def _coordinate(value: object, limit: float) -> str | None:
+    """A latitude/longitude (string or number) within ±`limit`, as text; None if unreadable."""
+    text = _text(value).strip()[:40]
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(number) or abs(number) > limit:
+        return None
+    return repr(number)
+
+
+def _epoch(value: object) -> datetime | None:
+    """Epoch milliseconds (or seconds, below 10^11) → UTC datetime; None if unreadable."""
+    text = _text(value).strip()[:40]
+    try:
+        stamp = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(stamp) or stamp <= 0:
+        return None
+    if stamp >= 1e11:
+        stamp /= 1000
+    try:
+        return datetime.fromtimestamp(stamp, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 class ItdGateway(Gateway):
     name = "itd"
     title = "ITD Chile"
     enrolment = Enrolment.OPERATOR
+    reception = Reception.PUSH
+    files_by_url = True
 
     def __init__(
         self,
@@ -187,6 +435,9 @@ class ItdGateway(Gateway):
             # 502 NOT_CREDITS / 503 INVALID_MESSAGE are answers, not outages: never retried.
             business_statuses=frozenset({502, 503}),
         )
+        # Files of incoming messages: ITD's own origin is trusted, other hosts must be public.
+        self.media = MediaFetcher()
+        self.trusted = (api_url,)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -222,7 +473,10 @@ class ItdGateway(Gateway):
         return {"credits": str(credits) if credits is not None else "unknown"}
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        try:
+            await self.http.aclose()
+        finally:
+            await self.media.aclose()
 
     # ------------------------------------------------------------------ messages
 
@@ -242,31 +496,54 @@ class ItdGateway(Gateway):
         caption: str | None = None,
         filename: str | None = None,
     ) -> SentMessage:
-        prefijo, national = split_phone(phone)
-        body = {
-            "content_type": media_type(url, filename),
-            "content": url,
-            "phone": national,
-            "prefijo": prefijo,
-        }
-        if caption:
-            body["caption"] = caption
-        return await self._send(body)
+        return await self._send_url(phone, media_type(url, filename), url, caption)
+
+    async def send_file(
+        self,
+        line: Line,
+        phone: str,
+        file: OutgoingFile,
+        *,
+        caption: str | None = None,
+        quoted: str | None = None,
+    ) -> SentMessage:
+        """ITD fetches the file from `file.url`, where the bot serves the bytes."""
+        if not file.url:
+            raise UnsupportedError(
+                "ITD fetches files by URL: set PUBLIC_URL so the bot serves them"
+            )
+        image = file.mime.strip().lower().startswith("image/")
+        content_type = "IMAGE" if image else media_type(file.url, file.name)
+        return await self._send_url(phone, content_type, file.url, caption)
 
     async def send_link(
         self, line: Line, phone: str, url: str, *, caption: str | None = None
     ) -> SentMessage:
-        prefijo, national = split_phone(phone)
-        body = {"content_type": "LINK", "content": url, "phone": national, "prefijo": prefijo}
-        if caption:
-            body["caption"] = caption
-        return await self._send(body)
+        return await self._send_url(phone, "LINK", url, caption)
 
     async def delivery(self, line: Line, message_id: str) -> Delivery:
         envelope = await self._call("statusWhatsappByKey", {"key": message_id}, idempotent=True)
         return parse_delivery(envelope.get("data"))
 
+    # ------------------------------------------------------------------ incoming
+
+    def parse_push(self, hook: str, body: Any) -> list[Event]:
+        return parse_push(hook, body)
+
+    async def download(self, line: Line, url: str, *, max_bytes: int) -> Download:
+        return await self.media.fetch(url, trusted=self.trusted, max_bytes=max_bytes)
+
     # ------------------------------------------------------------------ plumbing
+
+    async def _send_url(
+        self, phone: str, content_type: str, url: str, caption: str | None
+    ) -> SentMessage:
+        """sendWhatsapp IMAGE, FILE or LINK: ITD fetches `url` itself."""
+        prefijo, national = split_phone(phone)
+        body = {"content_type": content_type, "content": url, "phone": national, "prefijo": prefijo}
+        if caption:
+            body["caption"] = caption
+        return await self._send(body)
 
     async def _send(self, body: dict[str, str]) -> SentMessage:
         envelope = await self._call("sendWhatsapp", body, idempotent=False)
