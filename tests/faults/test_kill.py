@@ -13,7 +13,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,6 +45,7 @@ class BotProcess:
             "WAPP_API_URL": wappim.url,
             "DATABASE_URL": f"sqlite://{self.db_path}",
             "STATUS_POLL_INTERVAL": "0.05",
+            "INCOMING_POLL_INTERVAL": "0.05",
             "ENCRYPTION_KEY": self.encryption_key,
             "LOG_LEVEL": level,
         }
@@ -111,15 +111,6 @@ class BotProcess:
         with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=2)) as con:
             query = "SELECT status, ui_message_id FROM outgoing_message WHERE text = ?"
             return [(str(s), m) for s, m in con.execute(query, (text,)).fetchall()]
-
-
-@pytest.fixture
-def process(telegram: FakeTelegram, wappim: FakeWappim, tmp_path: Path) -> Iterator[BotProcess]:
-    bot = BotProcess(telegram, wappim, tmp_path)
-    yield bot
-    if bot.proc is not None:
-        bot.proc.kill()
-        bot.proc.wait(10)
 
 
 def link(telegram: FakeTelegram, wappim: FakeWappim, name: str = "Ivan") -> int:
