@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.gateways.base import Gateway, GatewayError, Line, LineState, LineStatus
+from bot.gateways.base import Enrolment, Gateway, GatewayError, Line, LineState, LineStatus
 from bot.logs import mask_phone
 from bot.services.lines import Lines
 from bot.services.ports import ConnectView, Outcome, Stage, Ui, UserUnreachable
@@ -166,14 +166,17 @@ class ConnectService:
             await self._unlock(user.id)
             await self.view.ended(ui, lang, Outcome.FAILED, exc)
             return
-        # The gateway recycles instances: an older chat of ours on the same one was wiped.
-        await (
-            WhatsAppChat.filter(gateway=gateway.name, instance_id=line.instance_id)
-            .exclude(state=LineState.RELEASED)
-            .update(
-                state=LineState.LOGGED_OUT, lost_reason="the gateway gave the line to someone else"
+        if gateway.enrolment is not Enrolment.OPERATOR:
+            # The gateway recycles instances: an older chat of ours on the same one was wiped.
+            # (An operator's line is shared on purpose: every chat on it stays.)
+            await (
+                WhatsAppChat.filter(gateway=gateway.name, instance_id=line.instance_id)
+                .exclude(state=LineState.RELEASED)
+                .update(
+                    state=LineState.LOGGED_OUT,
+                    lost_reason="the gateway gave the line to someone else",
+                )
             )
-        )
         chat = await WhatsAppChat.create(
             owner_id=user.id,
             gateway=gateway.name,

@@ -66,7 +66,7 @@ def _parse(body: bytes) -> Any:
     forms). None when it is neither."""
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested beyond reason
         pass
     try:
         fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
