@@ -28,6 +28,7 @@ from bot.logs import secrets
 from bot.services.chats import ChatService
 from bot.services.connect import ConnectService
 from bot.services.incoming import IncomingService
+from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.media_links import MediaLinks
 from bot.services.sender import SendService
@@ -51,6 +52,7 @@ from bot.web.server import WebServer
 log = logging.getLogger(__name__)
 
 TELEGRAM_RETRY_MAX = 30.0  # seconds between attempts to reach Telegram at start, at most
+POLLING_LEASE = "telegram-polling"  # held by the one replica that calls getUpdates
 
 
 class StartupError(Exception):
@@ -96,8 +98,13 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     views = TelegramViews(app.bot)
     lines = Lines(gateways, cipher, settings.default_gateway or settings.gateways[0])
     media_links = MediaLinks(settings.public_url)
+    leases = Leases(settings.lease_seconds)
     connect = ConnectService(
-        lines, views, poll_interval=settings.status_poll_interval, timeout=settings.connect_timeout
+        lines,
+        views,
+        leases,
+        poll_interval=settings.status_poll_interval,
+        timeout=settings.connect_timeout,
     )
     sender = SendService(
         lines,
@@ -105,17 +112,19 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         views,
         TelegramFiles(app.bot),
         media_links,
+        leases,
         rate_per_minute=settings.send_rate_per_minute,
         daily_cap=settings.send_daily_cap,
         max_attempts=settings.send_max_attempts,
         backoff=settings.send_retry_backoff,
     )
-    chats = ChatService(lines, views, check_interval=settings.link_check_interval)
+    chats = ChatService(lines, views, leases, check_interval=settings.link_check_interval)
     incoming = IncomingService(
         lines,
         TelegramInbox(app.bot),
         views,
         sender,
+        leases,
         poll_interval=settings.incoming_poll_interval,
         push_server=settings.http_port is not None,
     )
@@ -139,8 +148,15 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         ]
         server = WebServer(settings.http_host, settings.http_port, routes)
     try:
+        if settings.database_url.startswith("sqlite://"):
+            await (
+                leases.forget_all()
+            )  # one process per SQLite file: a crashed run's claims are void
         if not await _reach_telegram(app, stop):
             return
+        if not await _claim_polling(leases, stop):
+            return
+        leases.start()
         await _set_commands(app)
         await app.start()
         if server is not None:
@@ -152,7 +168,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                     f"cannot serve HTTP on {where} (HTTP_HOST/HTTP_PORT): {exc}"
                 ) from None
         await sender.start()
-        await connect.resume_all()
+        await connect.adopt()
+        connect.start_adopting()
         chats.start()
         incoming.start()
         assert app.updater is not None
@@ -171,6 +188,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await sender.stop()
         if server is not None:
             await server.stop()
+        await leases.stop()
         if app.running:
             await app.stop()
         await app.shutdown()
@@ -199,6 +217,24 @@ async def _reach_telegram(app: Application, stop: asyncio.Event) -> bool:  # typ
         if stop.is_set():
             return False
         delay = min(delay * 2, TELEGRAM_RETRY_MAX)
+
+
+async def _claim_polling(leases: Leases, stop: asyncio.Event) -> bool:
+    """Telegram allows one getUpdates consumer: in polling mode, this replica must be it. A
+    claim left by a replica that just died is waited out (up to LEASE_SECONDS); one that keeps
+    being renewed belongs to a live replica, and this one refuses to start."""
+    deadline = asyncio.get_running_loop().time() + leases.seconds + 1
+    while not await leases.claim(POLLING_LEASE):
+        if asyncio.get_running_loop().time() > deadline:
+            raise StartupError(
+                "another replica is already polling Telegram (Telegram allows one getUpdates "
+                "consumer): run several replicas in webhook mode (TELEGRAM_WEBHOOK_URL)"
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+        if stop.is_set():
+            return False
+    return True
 
 
 async def _set_commands(app: Application) -> None:  # type: ignore[type-arg]

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     http_port: int | None = Field(None, ge=1, le=65535)
     hook_secret: SecretStr | None = None  # the path secret of /hooks/<gateway>/<secret>/…
     public_url: str | None = None  # the server's address as seen from outside
+    # Replicas: how long a claim on a piece of work lasts unless renewed (seconds).
+    lease_seconds: float = Field(30.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod

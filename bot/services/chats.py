@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.gateways.base import Delivery, GatewayError, LineState, LineStatus
+from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.ports import LinkView, UserUnreachable
 from bot.services.sender import mark_lost
@@ -44,9 +45,12 @@ async def ensure_user(user_id: int, language_code: str | None) -> User:
 
 
 class ChatService:
-    def __init__(self, lines: Lines, view: LinkView, *, check_interval: float) -> None:
+    def __init__(
+        self, lines: Lines, view: LinkView, leases: Leases, *, check_interval: float
+    ) -> None:
         self.lines = lines
         self.view = view
+        self.leases = leases
         self.check_interval = check_interval
         self._checker: asyncio.Task[None] | None = None
 
@@ -187,7 +191,8 @@ class ChatService:
         while True:
             await asyncio.sleep(self.check_interval)
             try:
-                await self.check_links()
+                if await self.leases.claim("link-check"):  # one replica checks, not each
+                    await self.check_links()
             except Exception:
                 log.exception("link check failed")
 

@@ -1,9 +1,12 @@
 """The /connect flow: get a line, start it, show each QR as it rotates, report the linked account.
 
 Each attempt is an asyncio task; its progress lives in the `WhatsAppChat` row (state, deadline,
-the Telegram message that shows it), so after a restart `resume_all` picks up every attempt that
-was running and the person still gets their name and phone. One attempt per user at a time,
-guarded by a conditional update on `User.connecting`.
+the Telegram message that shows it), and the replica running it holds the row's lease. `adopt`
+(at start and every second) takes over every attempt whose lease ran out, so after a crash or
+`kill -9` of its replica the person still gets their QR, their name and phone. One attempt per
+user at a time, guarded by a conditional update on `User.connecting`. The outcomes (linked,
+expired, cancelled, failed) are conditional updates too: of a scan and a Cancel at the same
+moment, on two replicas, exactly one wins.
 """
 
 from __future__ import annotations
@@ -15,14 +18,21 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise.expressions import Q
+
 from bot.gateways.base import Enrolment, Gateway, GatewayError, Line, LineState, LineStatus
 from bot.logs import mask_phone
+from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.ports import ConnectView, Outcome, Stage, Ui, UserUnreachable
 from bot.services.qr_image import qr_png
 from bot.storage.models import User, WhatsAppChat
 
 log = logging.getLogger(__name__)
+
+CONNECTING = [state for state in LineState if state.is_connecting]
+# A /connect lock older than this without a chat row: its replica died while getting a line.
+ACQUIRE_GRACE = timedelta(minutes=2)
 
 
 class AlreadyConnecting(Exception):
@@ -31,15 +41,26 @@ class AlreadyConnecting(Exception):
 
 class ConnectService:
     def __init__(
-        self, lines: Lines, view: ConnectView, *, poll_interval: float, timeout: float
+        self,
+        lines: Lines,
+        view: ConnectView,
+        leases: Leases,
+        *,
+        poll_interval: float,
+        timeout: float,
+        adopt_every: float = 1.0,
     ) -> None:
         self.lines = lines
         self.view = view
+        self.leases = leases
         self.poll_interval = poll_interval
         self.timeout = timeout
-        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self.adopt_every = adopt_every
+        self._tasks: dict[int, asyncio.Task[None]] = {}  # by user id
+        self._watching: dict[int, int] = {}  # chat id → user id, for the attempts with a row
         self._unsaved: dict[int, tuple[Ui, str]] = {}
         self._orphans: set[asyncio.Task[None]] = set()
+        self._adopter: asyncio.Task[None] | None = None
 
     async def start(
         self,
@@ -49,8 +70,7 @@ class ConnectService:
         credentials: dict[str, str] | None = None,
     ) -> None:
         """Begin an attempt in the background; raises AlreadyConnecting."""
-        taken = await User.filter(id=user.id, connecting=False).update(connecting=True)
-        if not taken:
+        if not await self._lock(user.id):
             raise AlreadyConnecting
         driver = self.lines.gateway(gateway)
         self._spawn(user.id, self._attempt(user, ui_chat_id, driver, credentials))
@@ -98,24 +118,49 @@ class ConnectService:
         gateway, line = self.lines.of(chat)
         return await gateway.pairing_code(line, phone)
 
-    async def resume_all(self) -> int:
-        """After a restart: continue every attempt that was running, release stale locks."""
-        chats = await WhatsAppChat.filter(
-            state__in=[s for s in LineState if s.is_connecting], connect_deadline__not_isnull=True
+    async def adopt(self) -> int:
+        """Take over every attempt nobody runs (its replica stopped or died), and stop running
+        the ones another replica has taken or cancelled. Returns how many were taken over."""
+        orphans = await WhatsAppChat.filter(
+            self.leases.free(), state__in=CONNECTING, connect_deadline__not_isnull=True
+        ).values("id")
+        mine = await self.leases.claim_lines([int(row["id"]) for row in orphans])
+        running = await WhatsAppChat.filter(
+            id__in=list(mine), state__in=CONNECTING, connect_deadline__not_isnull=True
         ).prefetch_related("owner")
-        resumed = {chat.owner.id for chat in chats}
-        await User.filter(connecting=True).exclude(id__in=list(resumed)).update(connecting=False)
-        for chat in chats:
-            await User.filter(id=chat.owner.id).update(connecting=True)
-            self._spawn(chat.owner.id, self._watch(chat, chat.owner.language))
-        if chats:
-            log.info("resumed %d connect attempt(s)", len(chats))
-        return len(chats)
+        for chat_id in self._watching.keys() - {chat.id for chat in running}:
+            task = self._tasks.get(self._watching.pop(chat_id))
+            if task is not None:
+                log.info("connect: chat %s is no longer ours; its watcher stops", chat_id)
+                task.cancel()
+        adopted = 0
+        for chat in running:
+            if chat.id not in self._watching:
+                await User.filter(id=chat.owner.id).update(connecting=True)
+                self._watching[chat.id] = chat.owner.id
+                self._spawn(chat.owner.id, self._watch(chat, chat.owner.language))
+                adopted += 1
+        if adopted:
+            log.info("connect: took over %d attempt(s)", adopted)
+        return adopted
+
+    def start_adopting(self) -> None:
+        self._adopter = asyncio.create_task(self._adopt_forever())
+
+    async def _adopt_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.adopt_every)
+            try:
+                await self.adopt()
+            except Exception:
+                log.exception("connect: adoption pass failed")
 
     async def shutdown(self) -> None:
-        """Stop the tasks without ending the attempts: they resume on the next start."""
-        tasks = list(self._tasks.values())
+        """Stop the tasks without ending the attempts: another replica, or the next start,
+        takes them over."""
+        tasks = [t for t in (self._adopter, *self._tasks.values()) if t is not None]
         self._tasks.clear()
+        self._watching.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -138,13 +183,15 @@ class ConnectService:
     async def _guard(self, user_id: int, coro: Coroutine[Any, Any, None]) -> None:
         try:
             await coro
+        except _Superseded:
+            log.info("connect: the attempt of user %s was ended elsewhere", user_id)
         except UserUnreachable:
             # They blocked the bot: stop polling and give the line back, no retries into a wall.
             log.info("connect: user %s cannot be reached; attempt abandoned", user_id)
             await User.filter(id=user_id).update(blocked_bot=True, connecting=False)
             chat = await self._connecting_chat(user_id)
-            if chat is not None:
-                await self._set(chat, state=LineState.RELEASED, connect_deadline=None)
+            released = {"state": LineState.RELEASED, "connect_deadline": None}
+            if chat is not None and await self._conclude(chat, **released, lease_holder=None):
                 await self._release(chat)
 
     async def _attempt(
@@ -187,8 +234,11 @@ class ConnectService:
             connect_deadline=_now() + timedelta(seconds=self.timeout),
             ui_chat_id=ui.chat_id,
             ui_message_id=ui.message_id,
+            lease_holder=self.leases.holder,
+            lease_until=self.leases.until,
         )
         self._unsaved.pop(user.id, None)
+        self._watching[chat.id] = user.id
         log.info(
             "connect: user %s got %s line %s (chat %s)",
             user.id,
@@ -235,6 +285,7 @@ class ConnectService:
             await self._set(chat, state=status.state, state_raw=status.raw[:64])
         if status.qr is None or status.qr.fingerprint == chat.qr_fingerprint:
             return ui
+        await self._set(chat, lease_until=self.leases.until)  # still ours: not cancelled
         first, later = self.lines.gateway(chat.gateway).qr_lifetimes
         valid_until = _now() + timedelta(seconds=first if chat.qr_count == 0 else later)
         ui = await self.view.show_qr(ui, lang, qr_png(status.qr), valid_until)
@@ -258,15 +309,19 @@ class ConnectService:
             except GatewayError as exc:
                 log.info("connect: account of chat %s failed (%s)", chat.id, exc.kind)
                 await asyncio.sleep(self.poll_interval)
-        await self._set(
-            chat,
-            state=LineState.AUTHORIZED,
-            state_raw="",
-            account_name=account.name if account else None,
-            account_phone=account.phone if account else None,
-            linked_at=_now(),
-            connect_deadline=None,
-        )
+        linked = {
+            "state": LineState.AUTHORIZED,
+            "state_raw": "",
+            "account_name": account.name if account else None,
+            "account_phone": account.phone if account else None,
+            "linked_at": _now(),
+            "connect_deadline": None,
+            # The line's incoming poller is whoever claims it next (any replica).
+            "lease_holder": None,
+            "lease_until": None,
+        }
+        if not await self._conclude(chat, **linked):
+            return  # cancelled meanwhile (on another replica): that outcome stands
         await User.filter(id=chat.owner_id).update(active_chat_id=chat.id, connecting=False)  # type: ignore[attr-defined]
         log.info("connect: chat %s linked as %s", chat.id, mask_phone(chat.account_phone))
         await self.view.connected(ui, lang, chat)
@@ -279,7 +334,11 @@ class ConnectService:
         error: GatewayError | None,
         final_state: LineState = LineState.RELEASED,
     ) -> None:
-        await self._set(chat, state=final_state, connect_deadline=None)
+        ended = await self._conclude(
+            chat, state=final_state, connect_deadline=None, lease_holder=None, lease_until=None
+        )
+        if not ended:
+            return  # linked or ended meanwhile, by this replica or another: that outcome stands
         await self._unlock(chat.owner_id)  # type: ignore[attr-defined]
         if final_state is LineState.RELEASED:
             await self._release(chat)
@@ -321,15 +380,53 @@ class ConnectService:
             .first()
         )
 
+    async def _conclude(self, chat: WhatsAppChat, **values: object) -> bool:
+        """The attempt's outcome, once: only while the row still says it is connecting."""
+        done = await WhatsAppChat.filter(
+            id=chat.id, state__in=CONNECTING, connect_deadline__not_isnull=True
+        ).update(**values, updated_at=_now())
+        self._watching.pop(chat.id, None)
+        if done:
+            for key, value in values.items():
+                setattr(chat, key, value)
+        return bool(done)
+
+    async def _lock(self, user_id: int) -> bool:
+        """One attempt per user. A lock whose replica died while getting a line (no chat row
+        after ACQUIRE_GRACE) is taken over."""
+        now = _now()
+        if await User.filter(id=user_id, connecting=False).update(
+            connecting=True, connect_started_at=now
+        ):
+            return True
+        if await self._connecting_chat(user_id) is not None or user_id in self._tasks:
+            return False
+        stale = Q(connect_started_at__isnull=True) | Q(connect_started_at__lt=now - ACQUIRE_GRACE)
+        return bool(
+            await User.filter(stale, id=user_id, connecting=True).update(connect_started_at=now)
+        )
+
     @staticmethod
     async def _unlock(user_id: int) -> None:
         await User.filter(id=user_id).update(connecting=False)
 
-    @staticmethod
-    async def _set(chat: WhatsAppChat, **values: object) -> None:
+    async def _set(self, chat: WhatsAppChat, **values: object) -> None:
+        """Progress of a running attempt of ours; _Superseded when it is no longer ours (ended or
+        taken over meanwhile, perhaps by another replica): the watcher stops quietly."""
+        changed = await WhatsAppChat.filter(
+            id=chat.id,
+            state__in=CONNECTING,
+            connect_deadline__not_isnull=True,
+            lease_holder=self.leases.holder,
+        ).update(**values, updated_at=_now())
+        if not changed:
+            raise _Superseded
         for key, value in values.items():
             setattr(chat, key, value)
-        await chat.save(update_fields=[*values, "updated_at"])
+
+
+class _Superseded(Exception):
+    """The attempt this watcher runs was ended elsewhere."""
 
 
 def _now() -> datetime:

@@ -1,6 +1,7 @@
 """Incoming WhatsApp messages → the Telegram user who owns the line; ticks and state news too.
 
-Every linked line whose gateway can receive has one worker (a task of this process):
+Every linked line whose gateway can receive has one worker, in the one replica that holds the
+line's lease (see `bot.services.leases`; another replica takes the line over if this one dies):
 
 - POLL gateways (wapp.im, Green-API): the worker asks `receive(cursor)`, handles the events in
   order, and only then acknowledges them (Green-API deleteNotification) and stores the new cursor
@@ -44,6 +45,7 @@ from bot.gateways.base import (
     StateChange,
     UnsafeUrlError,
 )
+from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.ports import (
     InboxView,
@@ -63,6 +65,7 @@ from bot.storage.models import (
 
 log = logging.getLogger(__name__)
 
+CONNECTING = [state for state in LineState if state.is_connecting]  # leased by the connect flow
 MAX_FILE = 50 * 1024 * 1024  # Telegram's upload limit for bots: larger files arrive as a text
 MAX_TEXT = 200_000  # characters of one message kept (longer is cut, and says so)
 MAX_BACKOFF = 15.0  # seconds between tries while Telegram or the gateway is down, at most
@@ -77,6 +80,7 @@ class IncomingService:
         view: InboxView,
         link_view: LinkView,
         sender: SendService,
+        leases: Leases,
         *,
         poll_interval: float,
         push_server: bool,
@@ -86,6 +90,7 @@ class IncomingService:
         self.view = view
         self.link_view = link_view
         self.sender = sender
+        self.leases = leases
         self.poll_interval = poll_interval
         self.push_server = push_server  # the HTTP server that push gateways call is running
         self.supervise_every = supervise_every
@@ -112,7 +117,8 @@ class IncomingService:
             wake.set()
 
     async def reconcile(self) -> None:
-        """One worker per receiving, linked line whose owner can be reached; no more."""
+        """One worker per receiving, linked line whose owner can be reached and whose lease is
+        ours (taken here when free); no more."""
         receiving = [
             name
             for name, gateway in self.lines.gateways.items()
@@ -121,12 +127,25 @@ class IncomingService:
         ]
         rows = await WhatsAppChat.filter(
             state=LineState.AUTHORIZED, gateway__in=receiving, owner__blocked_bot=False
-        ).values("id")
-        wanted = {int(row["id"]) for row in rows}
+        ).values("id", "lease_holder", "lease_until")
+        now = _now()
+        free = [
+            int(row["id"])
+            for row in rows
+            if row["lease_holder"] in (None, self.leases.holder)
+            or row["lease_until"] is None
+            or row["lease_until"] < now
+        ]
+        held = await self.leases.claim_lines(free)
+        wanted = {int(row["id"]) for row in rows} & held
         for chat_id in wanted - self._workers.keys():
             self._spawn(chat_id)
         for chat_id in self._workers.keys() - wanted:
             self._workers[chat_id].cancel()
+        if held - wanted:  # lines of ours that stopped receiving (lost, blocked): let go
+            await WhatsAppChat.filter(id__in=list(held - wanted), state__not_in=CONNECTING).update(
+                lease_holder=None, lease_until=None
+            )
 
     async def _supervise(self) -> None:
         while True:

@@ -7,8 +7,8 @@ Rules (what makes "nothing lost, nothing sent twice" hold):
   replicas deliver the same row.
 - Retried: errors where the gateway surely did not act (connection refused, 5xx, 429), with
   exponential backoff and jitter, up to SEND_MAX_ATTEMPTS; then `failed`, and the user is told.
-- Ambiguous outcome (the request left, no answer came; or the bot died mid-call, found as a
-  `sending` row at start): never retried silently. The row becomes `failed` with the reason
+- Ambiguous outcome (the request left, no answer came; or the replica died mid-call, found as
+  a `sending` row whose lease ran out): never retried silently. The row becomes `failed` with the reason
   "uncertain", and the user gets a button to send it again if it did not arrive. A duplicate
   WhatsApp message is worse than a visible question: gateways take no idempotency key.
 - Pacing (anti-ban): per line at most SEND_RATE_PER_MINUTE, spread evenly (later messages wait
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 
 from bot.gateways.base import (
     Delivery,
@@ -46,6 +46,7 @@ from bot.gateways.base import (
     SentMessage,
 )
 from bot.logs import mask_phone
+from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.media_links import MediaLinks
 from bot.services.ports import (
@@ -127,6 +128,7 @@ class SendService:
         link_view: LinkView,
         files: FileSource,
         media_links: MediaLinks,
+        leases: Leases,
         *,
         rate_per_minute: int,
         daily_cap: int,
@@ -139,6 +141,7 @@ class SendService:
         self.link_view = link_view
         self.files = files
         self.media_links = media_links
+        self.leases = leases
         self.spacing = timedelta(seconds=60 / rate_per_minute)
         self.daily_cap = daily_cap
         self.max_attempts = max_attempts
@@ -253,14 +256,25 @@ class SendService:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _recover(self) -> None:
-        """Rows left `sending` by a crash: the gateway may have sent them. Tell, never guess."""
-        for message in await OutgoingMessage.filter(status=MessageStatus.SENDING):
-            await self._finish(message, MessageStatus.FAILED, error=UNCERTAIN)
+        """Rows left `sending` by a replica that died mid-call (their lease ran out): the gateway
+        may have sent them. Tell, never guess; of two replicas finding one, one tells."""
+        stale = Q(lease_until__isnull=True) | Q(lease_until__lt=_now())
+        for message in await OutgoingMessage.filter(stale, status=MessageStatus.SENDING):
+            taken = await OutgoingMessage.filter(
+                stale, id=message.id, status=MessageStatus.SENDING
+            ).update(status=MessageStatus.FAILED, error=UNCERTAIN, lease_holder=None)
+            if taken:
+                await self._finish(message, MessageStatus.FAILED, error=UNCERTAIN)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_recovery = loop.time() + self.leases.seconds / 3
         while True:
             self._wake.clear()  # before the pass: a wake-up during it triggers the next one
             try:
+                if loop.time() >= next_recovery:  # another replica may have died mid-call
+                    await self._recover()
+                    next_recovery = loop.time() + self.leases.seconds / 3
                 for message in (
                     await OutgoingMessage.filter(
                         status=MessageStatus.QUEUED, next_attempt_at__lte=_now()
@@ -279,7 +293,10 @@ class SendService:
 
     async def _claim(self, message: OutgoingMessage) -> bool:
         claimed = await OutgoingMessage.filter(id=message.id, status=MessageStatus.QUEUED).update(
-            status=MessageStatus.SENDING, attempts=F("attempts") + 1
+            status=MessageStatus.SENDING,
+            attempts=F("attempts") + 1,
+            lease_holder=self.leases.holder,
+            lease_until=self.leases.until,
         )
         message.attempts += 1
         return bool(claimed)

@@ -43,6 +43,8 @@ class User(Model):
     active_chat_id = fields.IntField(null=True)
     # Set while a /connect runs, by a conditional update: one attempt per user at a time.
     connecting = fields.BooleanField(default=False)
+    # When that lock was taken: a replica that died while getting a line leaves it behind.
+    connect_started_at = fields.DatetimeField(null=True)
     # /connect asked for this gateway's credentials: the user's next plain message holds them.
     awaiting_credentials = fields.CharField(max_length=32, null=True)
     # Telegram said 403 (the user blocked the bot): stop talking until they write again.
@@ -83,6 +85,10 @@ class WhatsAppChat(Model):
     # before it reached Telegram), and whether the owner asked not to get them (/mute).
     incoming_cursor = fields.CharField(max_length=64, null=True)
     muted = fields.BooleanField(default=False, db_default=False)
+    # The replica working on this line (its connect flow, then its incoming poller) until when;
+    # renewed while it works, taken over by another replica once expired (bot.services.leases).
+    lease_holder = fields.CharField(max_length=64, null=True)
+    lease_until = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     linked_at = fields.DatetimeField(null=True)
@@ -124,6 +130,10 @@ class OutgoingMessage(Model):
     source_chat_id = fields.BigIntField()
     source_message_id = fields.BigIntField()
     ui_message_id = fields.BigIntField(null=True)  # our confirmation, edited as the status moves
+    # While `sending`: the replica with the gateway call under way, until when (renewed); a row
+    # whose lease ran out lost its replica mid-call, and follows the ambiguous-outcome rule.
+    lease_holder = fields.CharField(max_length=64, null=True)
+    lease_until = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -183,3 +193,15 @@ class MediaLink(Model):
 
     class Meta:
         table = "media_link"
+
+
+class Lease(Model):
+    """A replica's claim on a job that must run once across replicas (the link check, the one
+    Telegram getUpdates consumer, a webhook update being handled): held until `expires_at`."""
+
+    key = fields.CharField(max_length=128, primary_key=True)
+    holder = fields.CharField(max_length=64)
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "lease"
