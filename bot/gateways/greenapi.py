@@ -7,6 +7,15 @@ from the method name only (never from the URL). Each instance may live on its ow
 
 Green-API overloads HTTP 400: "not linked yet" and "bad input" differ only in the text, so 400s are
 classified by substring (A.11). Error bodies may be plain text or JSON; both are accepted.
+
+Two-way (A.9): the line is polled. `receive` long-polls `receiveNotification` (one notification a
+call, `receive_timeout` seconds at most) and `acknowledge` deletes it by its receiptId once the
+caller has handled it; until then Green repeats the same head. `parse_notification` turns one
+notification into events and never raises: a body of the wrong shape gives no events and is still
+acknowledged, or it would block the queue for ever. Green serves this queue only while the
+instance has no `webhookUrl`; `receive_problem` says so (the person's settings are left alone).
+Files go out by `sendFileByUpload` on the instance's media host (`media_url_for`), and come in
+through a `MediaFetcher` that trusts only the line's API and media origins.
 """
 
 from __future__ import annotations
@@ -15,9 +24,12 @@ import base64
 import binascii
 import contextlib
 import logging
+import math
 import posixpath
 import re
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -27,24 +39,34 @@ from bot.gateways.base import (
     Account,
     AuthError,
     Delivery,
+    DeliveryUpdate,
+    Download,
     Enrolment,
+    Event,
     Gateway,
     GatewayError,
+    Inbound,
     InvalidRequestError,
     Line,
     LineState,
     LineStatus,
+    MessageKind,
     NetworkError,
     NotFoundError,
     NotReadyError,
+    OutgoingFile,
     Qr,
     QuotaError,
     RateLimitedError,
+    Received,
+    Reception,
     SentMessage,
+    StateChange,
     UpstreamError,
     digits,
 )
 from bot.gateways.http import GatewayHttp, json_body, retry_after, sent_body
+from bot.gateways.media import MediaFetcher, Resolver, system_resolver
 from bot.gateways.qr import qr_from_image, qr_from_text
 from bot.logs import secrets
 
@@ -83,6 +105,15 @@ _ID = re.compile(r"[0-9]{1,20}")
 # and very short values would not be masked by the log redactor (it ignores < 6 characters).
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,200}")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}$")
+# A group chat id: `<digits>-<digits>@g.us` (older groups) or `<18 digits>@g.us` (A.0).
+_GROUP = re.compile(r"[0-9]{1,30}(?:-[0-9]{1,30})?@g\.us")
+# Hosts of Green-API itself, where an instance's `api` label has a `media` twin (A.0).
+_GREEN_DOMAINS = ("green-api.com", "greenapi.com")
+MAX_RECEIVE_TIMEOUT = 60  # receiveNotification's longest documented wait (A.9)
+# Caps on what one notification can carry into the bot (WhatsApp's own text limit is 65536).
+_MAX_TEXT = 65536
+_MAX_NAME = 128
+_MAX_URL = 4096
 
 
 def parse_credentials(credentials: Mapping[str, str] | None, default_api_url: str) -> Line:
@@ -109,9 +140,7 @@ def _green_host(api_url: str, default_api_url: str) -> bool:
     host = (urlsplit(api_url).hostname or "").lower()
     if host == (urlsplit(normalise_api_url(default_api_url)).hostname or "").lower():
         return True  # the operator's GREEN_API_URL (a proxy, or the emulator in tests)
-    return any(
-        host == base or host.endswith("." + base) for base in ("green-api.com", "greenapi.com")
-    )
+    return any(host == base or host.endswith("." + base) for base in _GREEN_DOMAINS)
 
 
 def normalise_api_url(value: str) -> str:
@@ -132,10 +161,30 @@ def normalise_api_url(value: str) -> str:
 
 
 def chat_id(phone: str) -> str:
+    """International digits → `<digits>@c.us`; a group id (`…@g.us`) passes unchanged."""
+    if phone.strip().lower().endswith("@g.us"):
+        if not _GROUP.fullmatch(phone.strip()):
+            raise InvalidRequestError("Green-API: that group id is not one Green-API uses")
+        return phone.strip()
     number = digits(phone)
     if not number:
         raise InvalidRequestError("Green-API: the recipient has no digits")
     return f"{number}@c.us"
+
+
+def media_url_for(api_url: str) -> str:
+    """Where uploads go (A.0): a Green-API host's `api` label becomes `media`
+    (`https://7103.api.green-api.com` → `https://7103.media.green-api.com`); any other URL, such as
+    an operator's proxy or a local emulator, serves both and is kept as it is."""
+    parts = urlsplit(api_url)
+    host = (parts.hostname or "").lower()
+    labels = host.split(".")
+    domain = ".".join(labels[-2:])
+    if domain not in _GREEN_DOMAINS or len(labels) < 3 or labels[-3] != "api":
+        return api_url
+    labels[-3] = "media"
+    netloc = ".".join(labels) + parts.netloc[len(host) :]
+    return parts._replace(netloc=netloc).geturl()
 
 
 def file_name_for(url: str, given: str | None) -> str:
@@ -203,6 +252,188 @@ def parse_delivery(body: Any, message_id: str) -> Delivery:
                 return Delivery.QUEUED
             return delivery
     raise NotFoundError(f"Green-API: message {message_id} is not in the outgoing journal")
+
+
+def parse_notification(body: Any) -> list[Event]:
+    """One notification's `body` (A.9) → its events, in order. Never raises: what Green sends is
+    typed loosely and an odd shape must not block the queue, so it gives no events (and the caller
+    acknowledges it all the same). Types the bot has no use for (deviceInfo, quotaExceeded,
+    statusInstanceChanged, …) give no events either.
+
+    Messages the account wrote itself (`outgoingMessageReceived` on the phone,
+    `outgoingAPIMessageReceived` through the API) come back as `Inbound` with `from_me=True`,
+    which the caller never forwards. An incoming call gives one CALL line at its `offer`; the
+    call's outcome that follows is dropped.
+    """
+    if not isinstance(body, dict):
+        return []
+    kind = body.get("typeWebhook")
+    if kind == "incomingMessageReceived":
+        return _listed(_inbound(body, from_me=False))
+    if kind in ("outgoingMessageReceived", "outgoingAPIMessageReceived"):
+        return _listed(_inbound(body, from_me=True))
+    if kind == "outgoingMessageStatus":
+        return _listed(_delivery_update(body))
+    if kind == "stateInstanceChanged":
+        raw = _text(body.get("stateInstance"), _MAX_NAME).strip()
+        if not raw:
+            return []
+        state = _STATES.get(raw.lower(), LineState.UNKNOWN)
+        return [StateChange(state=state, raw=raw, at=_when(body.get("timestamp")))]
+    if kind == "incomingCall":
+        return _listed(_call_event(body))
+    return []
+
+
+_FILE_KINDS: dict[str, MessageKind] = {
+    "imageMessage": MessageKind.IMAGE,
+    "videoMessage": MessageKind.VIDEO,
+    "documentMessage": MessageKind.DOCUMENT,
+    "audioMessage": MessageKind.AUDIO,  # VOICE when it is a push-to-talk note
+    "stickerMessage": MessageKind.STICKER,
+}
+
+
+def _listed(event: Event | None) -> list[Event]:
+    return [] if event is None else [event]
+
+
+def _inbound(body: dict[Any, Any], *, from_me: bool) -> Inbound | None:
+    message_id = _text(body.get("idMessage"), _MAX_NAME).strip()
+    sender_data = _object(body.get("senderData"))
+    message = _object(body.get("messageData"))
+    raw_chat = _text(sender_data.get("chatId"), _MAX_NAME).strip()
+    sender = _person(sender_data.get("sender"))
+    if _GROUP.fullmatch(raw_chat):
+        chat, group_name = raw_chat, _name(sender_data.get("chatName"))
+    else:
+        # A personal chat; an `@lid` or broadcast id is no number to answer, so the sender's is.
+        chat, group_name = _person(raw_chat) or sender, None
+        sender = sender or chat
+    if not message_id or not chat:
+        return None
+    name = _name(sender_data.get("senderContactName")) or _name(sender_data.get("senderName"))
+    inbound = Inbound(
+        id=message_id,
+        chat=chat,
+        sender=sender,
+        sender_name=name,
+        group_name=group_name,
+        sent_at=_when(body.get("timestamp")),
+        from_me=from_me,
+    )
+    return _with_content(inbound, message)
+
+
+def _with_content(inbound: Inbound, message: dict[Any, Any]) -> Inbound:
+    """Fill kind, text and file fields from `messageData` by its `typeMessage`."""
+    type_message = _text(message.get("typeMessage"), _MAX_NAME).strip()
+    if type_message == "textMessage":
+        text = _object(message.get("textMessageData")).get("textMessage")
+        return replace(inbound, kind=MessageKind.TEXT, text=_text(text))
+    if type_message in ("extendedTextMessage", "quotedMessage"):
+        text = _object(message.get("extendedTextMessageData")).get("text")
+        return replace(inbound, kind=MessageKind.TEXT, text=_text(text))
+    if type_message in _FILE_KINDS:
+        data = _object(message.get("fileMessageData"))
+        mime = _text(data.get("mimeType"), _MAX_NAME).strip().lower() or None
+        kind = _FILE_KINDS[type_message]
+        if kind is MessageKind.AUDIO and (mime or "").startswith("audio/ogg"):
+            kind = MessageKind.VOICE  # WhatsApp records push-to-talk notes as Ogg Opus
+        url = _text(data.get("downloadUrl"), _MAX_URL).strip()
+        return replace(
+            inbound,
+            kind=kind,
+            text=_text(data.get("caption")),
+            media_url=url or None,
+            file_name=_name(data.get("fileName")),
+            mime_type=mime,
+        )
+    if type_message == "locationMessage":
+        data = _object(message.get("locationMessageData"))
+        return replace(inbound, kind=MessageKind.LOCATION, details=_location(data))
+    if type_message == "contactMessage":
+        data = _object(message.get("contactMessageData"))
+        return replace(
+            inbound, kind=MessageKind.CONTACT, details=_name(data.get("displayName")) or ""
+        )
+    return replace(inbound, kind=MessageKind.OTHER, details=type_message or "unknown")
+
+
+def _delivery_update(body: dict[Any, Any]) -> DeliveryUpdate | None:
+    message_id = _text(body.get("idMessage"), _MAX_NAME).strip()
+    raw = _text(body.get("status"), _MAX_NAME).strip()
+    delivery = _DELIVERY.get(raw.lower())
+    if not message_id or delivery is None:
+        return None
+    reason = raw if delivery is Delivery.FAILED else ""
+    return DeliveryUpdate(message_id=message_id, delivery=delivery, reason=reason)
+
+
+def _call_event(body: dict[Any, Any]) -> Inbound | None:
+    if _text(body.get("status"), _MAX_NAME).strip() not in ("offer", ""):
+        return None  # pickUp / hangUp / missed / declined: how the call ended, already shown
+    message_id = _text(body.get("idMessage"), _MAX_NAME).strip()
+    caller = _person(body.get("from"))
+    if not message_id or not caller:
+        return None
+    return Inbound(
+        id=message_id,
+        chat=caller,
+        sender=caller,
+        kind=MessageKind.CALL,
+        sent_at=_when(body.get("timestamp")),
+    )
+
+
+def _object(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any, limit: int = _MAX_TEXT) -> str:
+    """A string field, cut to `limit`; anything that is not a string counts as absent."""
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _name(value: Any) -> str | None:
+    """A one-line name of at most 128 characters, or None."""
+    name = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", _text(value, 4 * _MAX_NAME)).split())
+    return name[:_MAX_NAME] or None
+
+
+def _person(value: Any) -> str:
+    """`79001234567@c.us`, `79001234567:3@c.us`, `…@s.whatsapp.net` → the digits (A.0);
+    ids of other kinds (`@lid`, `@g.us`, `status@broadcast`) → ""."""
+    text = _text(value, _MAX_NAME).strip()
+    local, _, domain = text.partition("@")
+    if domain.lower() not in ("", "c.us", "s.whatsapp.net"):
+        return ""
+    number = digits(local.split(":", 1)[0])
+    return number if len(number) <= 15 else ""
+
+
+def _when(value: Any) -> datetime | None:
+    """Unix seconds → an aware UTC datetime; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or not 0 < value < 10**11:
+        return None
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def _location(data: dict[Any, Any]) -> str:
+    """`lat,lng name` (the name, else the address, when there is one)."""
+    lat, lng = data.get("latitude"), data.get("longitude")
+    numbers = [
+        v
+        for v in (lat, lng)
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    ]
+    name = _name(data.get("nameLocation")) or _name(data.get("address")) or ""
+    if len(numbers) != 2 or abs(numbers[0]) > 90 or abs(numbers[1]) > 180:
+        return name
+    point = ",".join(f"{v:.6f}".rstrip("0").rstrip(".") for v in numbers)
+    return f"{point} {name}".strip()
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -288,16 +519,28 @@ class GreenApiGateway(Gateway):
     enrolment = Enrolment.CREDENTIALS
     credentials = ("idInstance", "apiTokenInstance", "apiUrl?")  # "?": optional (GREEN_API_URL)
     qr_lifetimes = (20.0, 20.0)  # the QR changes every 20 s (A.2)
+    reception = Reception.POLL
     delivery_window_minutes = 1440  # lastOutgoingMessages' own default: 24 h
 
     def __init__(
-        self, default_api_url: str, *, timeout: float = 15.0, backoff: float = 0.5
+        self,
+        default_api_url: str,
+        *,
+        timeout: float = 15.0,
+        backoff: float = 0.5,
+        receive_timeout: int = 5,
+        media_timeout: float = 120.0,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.default_api_url = normalise_api_url(default_api_url)
         self.timeout = timeout
         self.backoff = backoff
+        # receiveNotification's wait (A.9 documents 5–60 s; tests use 0).
+        self.receive_timeout = max(0, min(receive_timeout, MAX_RECEIVE_TIMEOUT))
+        self.media_timeout = media_timeout  # uploads and downloads of files
         # One pooled client (and breaker) per host: one person's dead host does not trip others.
         self._clients: dict[str, GatewayHttp] = {}
+        self._media = MediaFetcher(timeout=media_timeout, resolver=resolver)
 
     async def acquire(self, credentials: dict[str, str] | None = None) -> Line:
         line = parse_credentials(credentials, self.default_api_url)
@@ -345,14 +588,43 @@ class GreenApiGateway(Gateway):
     async def send_text(
         self, line: Line, phone: str, text: str, *, quoted: str | None = None
     ) -> SentMessage:
+        payload = {"chatId": chat_id(phone), "message": text}
+        if quoted:
+            payload["quotedMessageId"] = quoted
+        body = await self._call(line, "POST", "sendMessage", json=payload, idempotent=False)
+        return _sent(body, "sendMessage")
+
+    async def send_file(
+        self,
+        line: Line,
+        phone: str,
+        file: OutgoingFile,
+        *,
+        caption: str | None = None,
+        quoted: str | None = None,
+    ) -> SentMessage:
+        """`sendFileByUpload` on the media host (A.6): multipart, the bytes in the field `file`."""
+        name = posixpath.basename(file.name.replace("\\", "/")).strip()
+        if not _EXTENSION.search(name):
+            raise InvalidRequestError(
+                "Green-API: the file name needs an extension (e.g. photo.jpg)"
+            )
+        fields = {"chatId": chat_id(phone), "fileName": name}
+        if caption:
+            fields["caption"] = caption
+        if quoted:
+            fields["quotedMessageId"] = quoted
         body = await self._call(
             line,
             "POST",
-            "sendMessage",
-            json={"chatId": chat_id(phone), "message": text},
+            "sendFileByUpload",
+            data=fields,
+            files={"file": (name, file.data, file.mime or "application/octet-stream")},
             idempotent=False,
+            base_url=media_url_for(self._api_url(line)),
+            http_timeout=self.media_timeout,
         )
-        return _sent(body, "sendMessage")
+        return _sent(body, "sendFileByUpload")
 
     async def send_media(
         self,
@@ -387,12 +659,14 @@ class GreenApiGateway(Gateway):
         return parse_delivery(body, message_id)
 
     async def pairing_code(self, line: Line, phone: str) -> str:
-        digits = chat_id(phone).split("@", 1)[0]
+        number, _, kind = chat_id(phone).partition("@")
+        if kind != "c.us":  # a group id
+            raise InvalidRequestError("Green-API: a pairing code needs a phone number")
         body = await self._call(
             line,
             "POST",
             "getAuthorizationCode",
-            json={"phoneNumber": int(digits)},
+            json={"phoneNumber": int(number)},
             idempotent=False,
         )
         if not isinstance(body, dict):
@@ -414,19 +688,66 @@ class GreenApiGateway(Gateway):
         with contextlib.suppress(NotReadyError):  # not linked (or restarting): nothing to unlink
             await self.logout(line)
 
+    # ------------------------------------------------------------------ incoming
+
+    async def receive(self, line: Line, cursor: str | None) -> Received:
+        """One notification from the line's queue, or nothing after `receive_timeout` seconds.
+        Green keeps the queue itself, so there is no cursor; `ack` is the receiptId."""
+        body = await self._call(
+            line,
+            "GET",
+            "receiveNotification",
+            params={"receiveTimeout": self.receive_timeout},
+            idempotent=True,
+            http_timeout=self.timeout + self.receive_timeout,
+        )
+        if not body:
+            return Received()
+        if not isinstance(body, dict):
+            raise UpstreamError("Green-API: receiveNotification reply is not an object")
+        receipt = body.get("receiptId")
+        if isinstance(receipt, bool) or not re.fullmatch(r"[0-9]{1,20}", str(receipt)):
+            # Without a receiptId it cannot be deleted: say so rather than skip it silently.
+            raise UpstreamError("Green-API: receiveNotification reply has no receiptId")
+        return Received(events=tuple(parse_notification(body.get("body"))), ack=str(receipt))
+
+    async def acknowledge(self, line: Line, ack: str) -> None:
+        """Delete the notification; `{"result": false}` (already gone) is as good as true."""
+        if not re.fullmatch(r"[0-9]{1,20}", ack):
+            raise InvalidRequestError("Green-API: a receiptId is a number")
+        await self._call(line, "DELETE", "deleteNotification", suffix=ack, idempotent=True)
+
+    async def receive_problem(self, line: Line) -> str | None:
+        """ "webhook_url" while the instance sends its notifications to a webhook instead (A.9)."""
+        body = await self._call(line, "GET", "getSettings", idempotent=True)
+        if not isinstance(body, dict):
+            raise UpstreamError("Green-API: getSettings reply is not an object")
+        webhook = body.get("webhookUrl")
+        return "webhook_url" if isinstance(webhook, str) and webhook.strip() else None
+
+    async def download(self, line: Line, url: str, *, max_bytes: int) -> Download:
+        """A file's `downloadUrl`: Green's storage (public), or the line's own API/media host."""
+        api_url = self._api_url(line)
+        return await self._media.fetch(
+            url, trusted=(api_url, media_url_for(api_url)), max_bytes=max_bytes
+        )
+
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
         for http in clients.values():
             await http.aclose()
+        await self._media.aclose()
 
     # ------------------------------------------------------------------ transport
 
-    def _http(self, line: Line) -> GatewayHttp:
-        host = line.options.get("api_url") or self.default_api_url
-        http = self._clients.get(host)
+    def _api_url(self, line: Line) -> str:
+        return line.options.get("api_url") or self.default_api_url
+
+    def _http(self, base_url: str) -> GatewayHttp:
+        http = self._clients.get(base_url)
         if http is None:
-            http = GatewayHttp(host, name=NAME, timeout=self.timeout, backoff=self.backoff)
-            self._clients[host] = http
+            http = GatewayHttp(base_url, name=NAME, timeout=self.timeout, backoff=self.backoff)
+            self._clients[base_url] = http
         return http
 
     async def _call(
@@ -438,13 +759,29 @@ class GreenApiGateway(Gateway):
         idempotent: bool,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        files: Mapping[str, Any] | None = None,
+        suffix: str = "",
+        base_url: str | None = None,
+        http_timeout: float | None = None,
     ) -> Any:
-        """One API call → its parsed JSON body (`null` and an empty body both give None)."""
+        """One API call → its parsed JSON body (`null` and an empty body both give None).
+        `suffix` is a path segment after the token (deleteNotification's receiptId); `base_url`
+        another host of the same instance (the media host)."""
         secrets.add(line.token)
         path = f"waInstance{line.instance_id}/{method}/{line.token}"
+        if suffix:
+            path += f"/{suffix}"
         try:
-            response = await self._http(line).request(
-                verb, path, idempotent=idempotent, json=json, params=params
+            response = await self._http(base_url or self._api_url(line)).request(
+                verb,
+                path,
+                idempotent=idempotent,
+                json=json,
+                params=params,
+                data=data,
+                files=files,
+                http_timeout=http_timeout,
             )
             raise_for_status(response, method)
             if not response.content.strip():

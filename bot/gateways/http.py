@@ -63,14 +63,28 @@ class GatewayHttp:
         data: Mapping[str, Any] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        http_timeout: float | None = None,
     ) -> httpx.Response:
-        """Send one call; answers with status < 500 are returned for the driver to interpret."""
+        """Send one call; answers with status < 500 are returned for the driver to interpret.
+
+        `files` makes a multipart body (with `data` as its text fields), as httpx takes them;
+        `http_timeout` overrides the client's for this call (a long poll, an upload)."""
         if time.monotonic() < self._open_until:
             raise UpstreamError(f"{self.name} is unavailable (breaker open)")
         attempt = 0
         while True:
             try:
-                response = await self._send(method, path, params, data, json, headers)
+                response = await self._send(
+                    method,
+                    path,
+                    params,
+                    data,
+                    json,
+                    headers,
+                    files=files,
+                    http_timeout=http_timeout,
+                )
                 self._record(ok=True)
                 return response
             except GatewayError as error:
@@ -100,10 +114,24 @@ class GatewayHttp:
         data: Mapping[str, Any] | None,
         json: Any,
         headers: Mapping[str, str] | None,
+        *,
+        files: Mapping[str, Any] | None = None,
+        http_timeout: float | None = None,
     ) -> httpx.Response:
         try:
             response = await self.client.request(
-                method, path, params=params, data=data, json=json, headers=headers
+                method,
+                path,
+                params=params,
+                data=data,
+                json=json,
+                headers=headers,
+                files=files,
+                timeout=(
+                    httpx.USE_CLIENT_DEFAULT
+                    if http_timeout is None
+                    else httpx.Timeout(http_timeout, connect=min(http_timeout, 5.0))
+                ),
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise NetworkError(

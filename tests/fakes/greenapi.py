@@ -1,11 +1,13 @@
 """An offline emulator of Green-API's WhatsApp HTTP API (api/gateways.md, section A), for tests.
 
 `FakeGreenApi` is a real aiohttp server on 127.0.0.1 (see `server.py`). Its `url` is the `apiUrl`
-a person would copy from the Green-API console; every call is
+a person would copy from the Green-API console (and the instance's media host too); every call is
 `/waInstance{id}/{method}/{token}`. Tests create instances with `add_instance()`, steer them with
 knobs (`scan`, `enter_code`, `set_state`, `set_stale_auth`, `delete`, `expire`,
-`set_message_status`, `fail_next`, …) from their own thread
-and read back what happened (`sent`, `requests`, `instance(...)`, `current_qr(...)`).
+`set_message_status`, `set_settings`, `set_webhook_url`, `fail_next`, …) from their own thread,
+make messages arrive (`receive_text`, `receive_file`, `receive_location`, `receive_contact`,
+`receive_other`, `receive_call`, `phone_sent`, or a raw `push`), and read back what happened
+(`sent`, `requests`, `instance(...)`, `notifications(...)`, `current_qr(...)`).
 
 Instance life cycle (times come from `GreenTimeline`)::
 
@@ -17,11 +19,21 @@ Instance life cycle (times come from `GreenTimeline`)::
     set_state("yellowCard" | "blocked" | "sleepMode" | "suspended" | any word): shown instead of
     "authorized" until reboot (blocked survives a reboot) or logout.
 
+Notifications (A.9): each instance has a FIFO queue. `receiveNotification` answers its head as
+`{"receiptId", "body"}` (again and again) until `deleteNotification/{token}/{receiptId}`; an empty
+queue holds the call open up to `receiveTimeout` seconds, then answers `null`. What is queued:
+`incomingMessageReceived` (the `receive_*` knobs), `incomingCall`, `outgoingMessageReceived`
+(`phone_sent`), `outgoingAPIMessageReceived` and `outgoingMessageStatus` for every API send (at
+the moments its journal status changes), and `stateInstanceChanged`, each behind its getSettings
+switch.
+
 Implemented methods (names case-insensitive, verbs per the official client, A.13):
-GET getStateInstance, qr, getWaSettings, getSettings, lastOutgoingMessages, reboot, logout;
-POST getAuthorizationCode, getContactInfo, sendMessage, sendFileByUrl.
-Not emulated: notifications (receiveNotification/deleteNotification, webhooks), the partner API,
-uploads, checkWhatsapp, setSettings.
+GET getStateInstance, qr, getWaSettings, getSettings, lastOutgoingMessages, reboot, logout,
+receiveNotification; DELETE deleteNotification; POST getAuthorizationCode, getContactInfo,
+sendMessage, sendFileByUrl, sendFileByUpload (multipart). Files uploaded or received are served at
+`GET /media/<key>/<file name>` on the same server.
+Not emulated: webhook pushes (a `webhookUrl` only stops the queue), the partner API, uploadFile,
+downloadFile, checkWhatsapp, setSettings (`set_settings` is the test's knob).
 
 Hypotheses ([H]) chosen where gateways.md has no evidence:
 
@@ -73,17 +85,50 @@ Hypotheses ([H]) chosen where gateways.md has no evidence:
 - Quota (`quota_correspondents=N`): the Developer plan's monthly correspondents. Sending to an
   (N+1)th distinct chat gives 466 with the documented body; sends to known chats still pass.
 - Any exception in a handler becomes a 500 with a plain-text body; the server never dies.
+- receiveNotification answers in every state of the instance. `receiveTimeout` is clamped to at
+  most 60 s but, unlike Green (5–60 s), also taken below 5 down to 0 (an immediate answer), so
+  tests stay fast; without it the wait is 5 s; a value that is not digits gives 400
+  `… 'receiveTimeout' must be a number`. While `webhookUrl` is set it answers `null` at once.
+  A held poll answers as soon as something is queued, and `null` when the server stops.
+- receiptIds count from 1 per instance. deleteNotification takes any receiptId still queued (not
+  only the head) → `{"result": true}`; unknown or already deleted → `{"result": false}`; a
+  missing or non-numeric one → 400 `Parameter receiptId must be a Number`.
+- Switches (getSettings, all "yes"/"no"): incomingWebhook gates incoming messages (and, with
+  incomingCallWebhook, calls); outgoingMessageWebhook gates `phone_sent`;
+  outgoingAPIMessageWebhook gates `outgoingAPIMessageReceived`; outgoingWebhook gates statuses,
+  except `failed` and `noAccount` which always come (A.8); stateWebhook gates
+  `stateInstanceChanged` and is "yes" by default. `push` ignores every switch.
+- For each API send, once its status leaves `pending`: `outgoingAPIMessageReceived`, then one
+  `outgoingMessageStatus` per journal status (`sent`, `delivered`, `read`; or the one final word),
+  each timestamped when it happened. They are computed from the timeline whenever the queue is
+  touched (and a held poll wakes when the next one is due), so they keep the order of events.
+  `set_message_status` queues its word at once and ends the walk. Statuses carry
+  `sendByApi: true` and no `description`.
+- stateInstanceChanged is queued when the shown state word changes through scan, enter_code,
+  logout, reboot (and the end of its restart), set_state and set_stale_auth. An instance made
+  linked by `add_instance(phone=…)`, and the first start after creation, queue nothing.
+- Incoming ids are `3EB0` + 16 upper-case hex; `senderContactName` comes from `contacts`.
+  Incoming media are served by the emulator; `download_url=` puts any other URL in the message.
+- sendFileByUpload: multipart fields `file` (required, non-empty, with a filename), `chatId`,
+  optional `fileName` (default: the part's filename; an extension is required), `caption`,
+  `quotedMessageId`, `typingTime`, `typingType`. It answers `{"idMessage", "urlFile"}`, the
+  `urlFile` being where the emulator serves the bytes. A JSON body lacks `file`: 400
+  `… 'file' is required`; a broken multipart body: 400 `bad request data`.
 
 Thread-safety: instance state lives on the server's event loop and handlers never await while
-changing it; knobs called from another thread run there through `BackgroundServer.call`. Plain
-attributes (`timeline`, `rate_limits`, `quota_correspondents`, `no_account`, `contacts`) can be set
-from the test between calls.
+changing it (the long poll awaits only between complete looks at the queue); knobs called from
+another thread run there through `BackgroundServer.call`. Plain attributes (`timeline`,
+`rate_limits`, `quota_correspondents`, `no_account`, `contacts`) can be set from the test between
+calls.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import copy
+import inspect
 import io
 import json
 import mimetypes
@@ -91,19 +136,22 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 import qrcode
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from tests.fakes import emulator
 
 FIRST_INSTANCE_ID = 1101000001
 DEFAULT_PHONE = "79990000000"
 DEFAULT_NAME = "Test User"
+PEER_PHONE = "79001234567"  # who writes to the account in the `receive_*` knobs
+PEER_NAME = "Ivan"
 
 # Documented error texts (A.11), answered as text/plain.
 STARTING = "instance in starting process try later"
@@ -114,7 +162,11 @@ VALIDATION = "Bad Request Validation failed. Details: {}"
 CHAT_ID_FORMAT = "'chatId' must be one of the next formats: 'phone_number@c.us' or 'group_id@g.us'"
 STALE_AUTH = "Instance has auth. You need to make log out"
 ALREADY_LOGGED = "instance account already authorized"
+RECEIPT_NOT_A_NUMBER = "Parameter receiptId must be a Number"
+DEFAULT_RECEIVE_TIMEOUT = 5
+MAX_RECEIVE_TIMEOUT = 60
 MAX_MESSAGE = 20000
+MAX_UPLOAD = 100 * 1024 * 1024  # bytes of one uploaded file
 # What a proxy that cut the connection mid-body leaves behind.
 TRUNCATED_JSON = b'{"stateInstance":"autho'
 
@@ -131,11 +183,17 @@ RATE_LIMITS: dict[str, int] = {
     "qr": 3,
     "sendmessage": 50,
     "sendfilebyurl": 50,
+    "sendfilebyupload": 50,
+    "receivenotification": 100,
+    "deletenotification": 100,
 }
 _CODE_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"  # whatsmeow's linking-code alphabet
 _CHAT_ID = re.compile(r"[1-9]\d{4,14}@c\.us|\d+-\d+@g\.us|\d{18}@g\.us")
 _EXTENSION = re.compile(r"\.([A-Za-z0-9]{1,10})$")
 _ROUTE = re.compile(r"/waInstance([^/]+)/([^/]+)/([^/]*)(?:/([^/]*))?/?")
+_MEDIA = re.compile(r"/media/([0-9a-f]{16})/[^/]+")
+_WITH_RECEIPT = {"deletenotification"}  # methods that take a path segment after the token
+_FILE_MESSAGES = ("imageMessage", "videoMessage", "documentMessage", "audioMessage")
 _IMAGE = {"jpg", "jpeg", "png", "gif", "webp"}
 _VIDEO = {"mp4", "3gp", "mov", "avi", "mkv"}
 _AUDIO = {"mp3", "ogg", "opus", "m4a", "aac", "wav"}
@@ -174,6 +232,53 @@ class Outgoing:
     released: float | None = None  # when it left the queue (the instance could send)
     final: str = "read"  # where the status walk stops: read | noAccount | sent
     forced: str | None = None  # set_message_status()
+    notified: int = 0  # how many of its notifications (`_steps`) are queued already
+
+
+@dataclass
+class Notification:
+    """One item of an instance's notification queue."""
+
+    receipt_id: int
+    body: Any  # the notification (a dict, or anything a test pushed)
+    at: float  # monotonic, when it was queued
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file part of a multipart request."""
+
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+
+
+def default_settings() -> dict[str, Any]:
+    """getSettings of a new instance (without `wid`, which follows the link)."""
+    no, yes = "no", "yes"
+    return {
+        "countryInstance": "",
+        "typeAccount": "",
+        "webhookUrl": "",
+        "webhookUrlToken": "",
+        "delaySendMessagesMilliseconds": 1000,
+        "markIncomingMessagesReaded": no,
+        "markIncomingMessagesReadedOnReply": no,
+        "outgoingWebhook": yes,
+        "outgoingMessageWebhook": yes,
+        "outgoingAPIMessageWebhook": yes,
+        "incomingWebhook": yes,
+        "deviceWebhook": no,
+        "statusInstanceWebhook": no,
+        "stateWebhook": yes,
+        "enableMessagesHistory": no,
+        "keepOnlineStatus": no,
+        "pollMessageWebhook": no,
+        "incomingBlockWebhook": yes,
+        "incomingCallWebhook": yes,
+        "editedMessageWebhook": no,
+        "deletedMessageWebhook": no,
+    }
 
 
 @dataclass
@@ -200,6 +305,14 @@ class GreenInstance:
     correspondents: list[str] = field(default_factory=list)  # distinct chats sent to
     invocations: dict[str, int] = field(default_factory=dict)  # per method, for the 466 body
     outgoing: list[Outgoing] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=default_settings)
+    queue: list[Notification] = field(default_factory=list)  # notifications, oldest first
+    next_receipt: int = 1
+    deleted_receipts: list[int] = field(default_factory=list)  # by deleteNotification, in order
+    announce_restart: bool = False  # the end of this `starting` is a stateInstanceChanged
+
+    def switched_on(self, name: str) -> bool:
+        return self.settings.get(name) == "yes"
 
     @property
     def state_word(self) -> str | None:
@@ -221,17 +334,32 @@ class GreenInstance:
 @dataclass(frozen=True)
 class SentMessage:
     instance_id: int
-    method: str  # "sendMessage" | "sendFileByUrl"
+    method: str  # "sendMessage" | "sendFileByUrl" | "sendFileByUpload"
     chat_id: str
     id_message: str
-    fields: dict[str, Any]  # the JSON body as received
+    fields: dict[str, Any]  # the JSON body (or the multipart text fields) as received
     queued: bool  # the instance could not send at that moment
     at: float  # monotonic
+    data: bytes | None = field(default=None, repr=False)  # sendFileByUpload: the file's bytes
+    upload: Upload | None = None  # sendFileByUpload: the file part as received
+    url_file: str | None = None  # sendFileByUpload: where the emulator serves the bytes
 
     @property
     def message(self) -> str | None:
         value = self.fields.get("message")
         return value if isinstance(value, str) else None
+
+    @property
+    def quoted(self) -> str | None:
+        value = self.fields.get("quotedMessageId")
+        return value if isinstance(value, str) else None
+
+    @property
+    def file_name(self) -> str | None:
+        value = self.fields.get("fileName")
+        if isinstance(value, str):
+            return value
+        return self.upload.filename if self.upload is not None else None
 
 
 @dataclass(frozen=True)
@@ -240,7 +368,8 @@ class RequestRecord(emulator.RequestRecord):
 
     api_method: str  # the method segment, lower-cased ("" when the path has another shape)
     instance_id: str
-    body: Any  # parsed JSON, or the raw text when it is not JSON, or None
+    body: Any  # parsed JSON, the raw text when it is not JSON, a multipart form (str | Upload
+    # per field), or None
 
 
 class _BadRequest(Exception):
@@ -258,6 +387,15 @@ def _text(text: str, status: int) -> web.Response:
 def _unexpected_token(raw: str, exc: json.JSONDecodeError) -> str:
     char = raw[exc.pos] if exc.pos < len(raw) else "end"
     return f"Unexpected token {char} in JSON at position {exc.pos}"
+
+
+def _digits(phone: str) -> str:
+    return re.sub(r"\D", "", phone)
+
+
+def _unix(at: float) -> int:
+    """A monotonic moment as unix seconds."""
+    return int(time.time() - (time.monotonic() - at))
 
 
 def _check_fields(body: dict[str, Any], allowed: Iterable[str], required: Iterable[str]) -> None:
@@ -301,7 +439,26 @@ def _type_of(file_name: str) -> tuple[str, str]:
     return "documentMessage", mime
 
 
-_Method = Callable[[GreenInstance, web.Request, dict[str, Any]], web.Response]
+async def _read_form(request: web.Request) -> dict[str, Any]:
+    """A multipart/form-data body → field name → text, or `Upload` for a part with a filename."""
+    form: dict[str, Any] = {}
+    # aiohttp refuses parts over 1 MB by default; Green takes files up to 100 MB (A.6).
+    reader = await request.clone(client_max_size=MAX_UPLOAD).multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise ValueError("nested multipart")
+        data = bytes(await part.read(decode=False))
+        if part.filename is not None:
+            content_type = part.headers.get("Content-Type", "")
+            form[part.name or ""] = Upload(part.filename, content_type, data)
+        else:
+            form[part.name or ""] = data.decode("utf-8", "replace")
+    return form
+
+
+_Method = Callable[
+    [GreenInstance, web.Request, dict[str, Any]], web.Response | Awaitable[web.Response]
+]
 
 
 class FakeGreenApi(emulator.Emulator[RequestRecord]):
@@ -330,6 +487,9 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
         self._sent: list[SentMessage] = []
         self._hits: dict[tuple[int, str], deque[float]] = {}
         self._png_cache: dict[str, str] = {}  # QR content → base64 PNG
+        self._files: dict[str, tuple[bytes, str]] = {}  # media key → (bytes, content type)
+        self._bells: dict[int, asyncio.Event] = {}  # instance id → wakes its held polls
+        self._closing = False  # the server is stopping: held polls answer `null`
         # lower-cased method name → (HTTP verb, handler)
         self._methods: dict[str, tuple[str, _Method]] = {
             "getstateinstance": ("GET", self._m_state),
@@ -343,6 +503,9 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
             "getcontactinfo": ("POST", self._m_contact_info),
             "sendmessage": ("POST", self._m_send_message),
             "sendfilebyurl": ("POST", self._m_send_file_by_url),
+            "sendfilebyupload": ("POST", self._m_send_file_by_upload),
+            "receivenotification": ("GET", self._m_receive_notification),
+            "deletenotification": ("DELETE", self._m_delete_notification),
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -352,7 +515,15 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
             self._stopped = True
             self._server.loop.close()  # never ran: only the loop to free
             return
+        if self._started and not self._stopped:
+            self._on_loop(self._close_polls)  # held long polls answer now, not at their timeout
         super().stop()
+
+    def _close_polls(self) -> None:
+        self._closing = True
+        for bell in self._bells.values():
+            bell.set()
+        self._bells.clear()
 
     # ------------------------------------------------------------------ knobs
 
@@ -372,7 +543,7 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
             self._instances[new_id] = inst
             self._enter(inst, Phase.CREATING)
             if phone is not None:
-                self._link(inst, phone, DEFAULT_NAME, time.monotonic())
+                self._link(inst, phone, DEFAULT_NAME, time.monotonic())  # as if long ago: no news
             return inst.id, inst.token
 
         return self._on_loop(apply)
@@ -399,7 +570,9 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
             if qr is not None and qr != current:
                 stale = "an older QR of this instance" if qr in inst.qrs else "not a QR it issued"
                 raise AssertionError(f"instance {instance_id}: the scanned QR is {stale}")
+            before = inst.state_word
             self._link(inst, phone, name, time.monotonic())
+            self._announce_change(inst, before)
 
         self._on_loop(apply)
 
@@ -418,7 +591,9 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
                 raise AssertionError(f"instance {instance_id}: the pairing code has expired")
             if code is not None and code != inst.code:
                 raise AssertionError(f"instance {instance_id}: wrong pairing code {code!r}")
+            before = inst.state_word
             self._link(inst, inst.code_phone, name, now)
+            self._announce_change(inst, before)
 
         self._on_loop(apply)
 
@@ -435,6 +610,7 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
             inst = self._get(instance_id)
             self._advance(inst)
             now = time.monotonic()
+            before = inst.state_word
             if state == "starting":
                 self._restart(inst, keep_override=True)
             elif state == "notAuthorized":
@@ -445,6 +621,7 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
                 inst.override = None if state == "authorized" else state
                 if inst.can_send:
                     self._release(inst, now)
+            self._announce_change(inst, before)
 
         self._on_loop(apply)
 
@@ -454,9 +631,11 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
         def apply() -> None:
             inst = self._get(instance_id)
             self._advance(inst)
+            before = inst.state_word
             if on and inst.linked:
                 self._unlink(inst)
             inst.stale_auth = on
+            self._announce_change(inst, before)
 
         self._on_loop(apply)
 
@@ -469,17 +648,339 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
         self._on_loop(lambda: setattr(self._get(instance_id), "expired", expired))
 
     def set_message_status(self, id_message: str, status: str) -> None:
-        """Force a journal status (`failed`, `notInGroup`, anything)."""
+        """Force a journal status (`failed`, `notInGroup`, anything), and queue its
+        outgoingMessageStatus now (not for `pending`); the timeline's walk ends there."""
 
         def apply() -> None:
             for inst in self._instances.values():
                 for message in inst.outgoing:
                     if message.id_message == id_message:
-                        message.forced = status
+                        self._advance(inst)  # what was due before comes first
+                        message.forced = status  # ends the walk: `_steps` is empty now
+                        if status != "pending":
+                            self._queue_status(inst, message, status, time.monotonic())
                         return
             raise AssertionError(f"the fake sent no message {id_message}")
 
         self._on_loop(apply)
+
+    def set_settings(self, instance_id: int, **values: Any) -> None:
+        """Change getSettings fields (`incomingWebhook="no"`, `stateWebhook="no"`, …) as the
+        person would in the console; unknown names are refused."""
+
+        def apply() -> None:
+            inst = self._get(instance_id)
+            unknown = set(values) - set(inst.settings)
+            if unknown:
+                raise AssertionError(f"getSettings has no {sorted(unknown)}")
+            inst.settings.update(values)
+            self._ring(inst)  # a held poll sees a new webhookUrl at once
+
+        self._on_loop(apply)
+
+    def set_webhook_url(self, instance_id: int, url: str) -> None:
+        """Green pushes to this URL instead (not emulated): receiveNotification answers `null`."""
+        self.set_settings(instance_id, webhookUrl=url)
+
+    # ------------------------------------------------------------------ incoming knobs
+
+    def receive_text(
+        self,
+        instance_id: int,
+        *,
+        phone: str = PEER_PHONE,
+        text: str = "hi",
+        sender_name: str = PEER_NAME,
+        group: tuple[str, str] | None = None,
+        timestamp: int | None = None,
+        extended: bool = False,
+        quoted_id: str | None = None,
+    ) -> str:
+        """`phone` writes to the account (in `group` = (group chat id, group name), if given):
+        a textMessage, an extendedTextMessage, or with `quoted_id` a quotedMessage. Returns the
+        idMessage."""
+
+        def message_data(inst: GreenInstance) -> dict[str, Any]:
+            if quoted_id is not None:
+                original = next(
+                    (
+                        m.fields.get("message", "")
+                        for m in inst.outgoing
+                        if m.id_message == quoted_id
+                    ),
+                    "",
+                )
+                return {
+                    "typeMessage": "quotedMessage",
+                    "extendedTextMessageData": {
+                        "text": text,
+                        "stanzaId": quoted_id,
+                        "participant": f"{inst.phone}@c.us",
+                    },
+                    "quotedMessage": {
+                        "stanzaId": quoted_id,
+                        "participant": f"{inst.phone}@c.us",
+                        "typeMessage": "textMessage",
+                        "textMessage": original,
+                    },
+                }
+            if extended:
+                return {
+                    "typeMessage": "extendedTextMessage",
+                    "extendedTextMessageData": {
+                        "text": text,
+                        "description": "",
+                        "title": "",
+                        "previewType": "None",
+                        "jpegThumbnail": "",
+                        "forwardingScore": 0,
+                        "isForwarded": False,
+                    },
+                }
+            return {"typeMessage": "textMessage", "textMessageData": {"textMessage": text}}
+
+        return self._incoming(instance_id, phone, sender_name, group, timestamp, message_data)
+
+    def receive_file(
+        self,
+        instance_id: int,
+        *,
+        data: bytes,
+        kind: str = "imageMessage",
+        file_name: str = "photo.jpg",
+        mime_type: str | None = None,
+        caption: str = "",
+        phone: str = PEER_PHONE,
+        sender_name: str = PEER_NAME,
+        group: tuple[str, str] | None = None,
+        timestamp: int | None = None,
+        download_url: str | None = None,
+    ) -> str:
+        """A file message (`kind`: imageMessage, videoMessage, documentMessage, audioMessage or
+        stickerMessage). Its `downloadUrl` is where the emulator serves `data`, unless
+        `download_url` names another place. Returns the idMessage."""
+        if kind not in (*_FILE_MESSAGES, "stickerMessage"):
+            raise AssertionError(f"not a file message type: {kind}")
+        mime = mime_type or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+
+        def message_data(_inst: GreenInstance) -> dict[str, Any]:
+            url = download_url if download_url is not None else self._store(data, file_name, mime)
+            return {
+                "typeMessage": kind,
+                "fileMessageData": {
+                    "downloadUrl": url,
+                    "caption": caption,
+                    "fileName": file_name,
+                    "jpegThumbnail": "",
+                    "mimeType": mime,
+                    "isForwarded": False,
+                    "forwardingScore": 0,
+                },
+            }
+
+        return self._incoming(instance_id, phone, sender_name, group, timestamp, message_data)
+
+    def receive_location(
+        self,
+        instance_id: int,
+        *,
+        latitude: float = 55.7558,
+        longitude: float = 37.6173,
+        name: str = "",
+        address: str = "",
+        phone: str = PEER_PHONE,
+        sender_name: str = PEER_NAME,
+        group: tuple[str, str] | None = None,
+    ) -> str:
+        location = {
+            "nameLocation": name,
+            "address": address,
+            "jpegThumbnail": "",
+            "latitude": latitude,
+            "longitude": longitude,
+        }
+        return self.receive_other(
+            instance_id,
+            "locationMessage",
+            {"locationMessageData": location},
+            phone=phone,
+            sender_name=sender_name,
+            group=group,
+        )
+
+    def receive_contact(
+        self,
+        instance_id: int,
+        *,
+        display_name: str = "Anna",
+        contact_phone: str = "79005550000",
+        phone: str = PEER_PHONE,
+        sender_name: str = PEER_NAME,
+        group: tuple[str, str] | None = None,
+    ) -> str:
+        vcard = (
+            f"BEGIN:VCARD\nVERSION:3.0\nN:;{display_name};;;\nFN:{display_name}\n"
+            f"TEL;type=CELL;waid={contact_phone}:+{contact_phone}\nEND:VCARD"
+        )
+        return self.receive_other(
+            instance_id,
+            "contactMessage",
+            {"contactMessageData": {"displayName": display_name, "vcard": vcard}},
+            phone=phone,
+            sender_name=sender_name,
+            group=group,
+        )
+
+    def receive_other(
+        self,
+        instance_id: int,
+        type_message: str,
+        data: dict[str, Any] | None = None,
+        *,
+        phone: str = PEER_PHONE,
+        sender_name: str = PEER_NAME,
+        group: tuple[str, str] | None = None,
+        timestamp: int | None = None,
+    ) -> str:
+        """Any message type: `messageData` is `{"typeMessage": type_message, **data}`, e.g.
+        `receive_other(i, "pollMessage", {"pollMessageData": {…}})`. Returns the idMessage."""
+        extra = dict(data or {})
+        return self._incoming(
+            instance_id,
+            phone,
+            sender_name,
+            group,
+            timestamp,
+            lambda _inst: {"typeMessage": type_message, **extra},
+        )
+
+    def receive_call(
+        self,
+        instance_id: int,
+        *,
+        phone: str = PEER_PHONE,
+        status: str = "offer",
+        id_message: str | None = None,
+    ) -> str:
+        """An incomingCall notification. Green sends `offer` when it rings, then one of pickUp,
+        hangUp, missed or declined with the same idMessage: pass the first call's return value as
+        `id_message` for the second. Returns the idMessage."""
+
+        def apply() -> str:
+            inst = self._get(instance_id)
+            self._advance(inst)
+            call_id = id_message or self._incoming_id()
+            if inst.switched_on("incomingWebhook") and inst.switched_on("incomingCallWebhook"):
+                self._enqueue(
+                    inst,
+                    {
+                        "from": f"{_digits(phone)}@c.us",
+                        "typeWebhook": "incomingCall",
+                        "instanceData": self._instance_data(inst),
+                        "status": status,
+                        "timestamp": int(time.time()),
+                        "idMessage": call_id,
+                    },
+                )
+            return call_id
+
+        return self._on_loop(apply)
+
+    def phone_sent(
+        self,
+        instance_id: int,
+        *,
+        phone: str = PEER_PHONE,
+        text: str = "hi",
+        timestamp: int | None = None,
+    ) -> str:
+        """The person writes to `phone` from the phone itself: outgoingMessageReceived."""
+
+        def apply() -> str:
+            inst = self._get(instance_id)
+            self._advance(inst)
+            id_message = self._incoming_id()
+            if inst.switched_on("outgoingMessageWebhook"):
+                chat = f"{_digits(phone)}@c.us"
+                self._enqueue(
+                    inst,
+                    {
+                        "typeWebhook": "outgoingMessageReceived",
+                        "instanceData": self._instance_data(inst),
+                        "timestamp": int(time.time()) if timestamp is None else timestamp,
+                        "idMessage": id_message,
+                        "senderData": {
+                            "chatId": chat,
+                            "chatName": self.contacts.get(_digits(phone), ""),
+                            "sender": f"{inst.phone}@c.us",
+                            "senderName": inst.name,
+                            "senderContactName": "",
+                        },
+                        "messageData": {
+                            "typeMessage": "textMessage",
+                            "textMessageData": {"textMessage": text},
+                        },
+                    },
+                )
+            return id_message
+
+        return self._on_loop(apply)
+
+    def push(self, instance_id: int, body: Any) -> int:
+        """Queue any notification body as it is (switches ignored); returns its receiptId."""
+
+        def apply() -> int:
+            inst = self._get(instance_id)
+            self._advance(inst)
+            return self._enqueue(inst, body)
+
+        return self._on_loop(apply)
+
+    def _incoming(
+        self,
+        instance_id: int,
+        phone: str,
+        sender_name: str,
+        group: tuple[str, str] | None,
+        timestamp: int | None,
+        message_data: Callable[[GreenInstance], dict[str, Any]],
+    ) -> str:
+        """Queue an incomingMessageReceived (if incomingWebhook is on); returns its idMessage."""
+
+        def apply() -> str:
+            inst = self._get(instance_id)
+            self._advance(inst)
+            if not inst.linked:
+                raise AssertionError(f"instance {instance_id} is not linked: nothing reaches it")
+            number = _digits(phone)
+            if not number:
+                raise AssertionError(f"no digits in the sender's phone {phone!r}")
+            if group is not None and not re.fullmatch(r"\d+-\d+@g\.us|\d{18}@g\.us", group[0]):
+                raise AssertionError(f"not a group chat id: {group[0]!r}")
+            contact = self.contacts.get(number, "")
+            chat_id, chat_name = group if group is not None else (f"{number}@c.us", sender_name)
+            id_message = self._incoming_id()
+            if inst.switched_on("incomingWebhook"):
+                self._enqueue(
+                    inst,
+                    {
+                        "typeWebhook": "incomingMessageReceived",
+                        "instanceData": self._instance_data(inst),
+                        "timestamp": int(time.time()) if timestamp is None else timestamp,
+                        "idMessage": id_message,
+                        "senderData": {
+                            "chatId": chat_id,
+                            "chatName": chat_name,
+                            "sender": f"{number}@c.us",
+                            "senderName": sender_name,
+                            "senderContactName": contact,
+                        },
+                        "messageData": message_data(inst),
+                    },
+                )
+            return id_message
+
+        return self._on_loop(apply)
 
     def fail_next(
         self,
@@ -543,6 +1044,16 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
     def sent(self) -> list[SentMessage]:
         return self._on_loop(lambda: list(self._sent))
 
+    def notifications(self, instance_id: int) -> list[Notification]:
+        """The instance's queue now, head first (statuses that fell due included)."""
+
+        def read() -> list[Notification]:
+            inst = self._get(instance_id)
+            self._advance(inst)
+            return copy.deepcopy(inst.queue)
+
+        return self._on_loop(read)
+
     def requests_to(self, api_method: str) -> list[RequestRecord]:
         """Requests for one API method (case-insensitive)."""
         return [r for r in self.requests if r.api_method == api_method.lower()]
@@ -570,7 +1081,11 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
             inst.after_starting = Phase.NOT_AUTHORIZED
         if inst.phase is Phase.STARTING and now - inst.phase_started >= tl.start_seconds:
             at = inst.phase_started + tl.start_seconds
+            self._emit_due(inst, at)  # statuses due before the restart ended come first
             self._enter(inst, inst.after_starting, at=at)
+            if inst.announce_restart:
+                inst.announce_restart = False
+                self._announce_change(inst, "starting", at=at)
             if inst.can_send:
                 self._release(inst, at)
         if inst.phase is Phase.NOT_AUTHORIZED and not inst.stale_auth:
@@ -578,6 +1093,7 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
             if slot > inst.qr_slot:
                 inst.qrs.append(self._new_qr_content())
                 inst.qr_slot = slot
+        self._emit_due(inst, now)
 
     def _showing_qr(self, inst: GreenInstance) -> str | None:
         if inst.phase is Phase.NOT_AUTHORIZED and not inst.stale_auth and inst.qrs:
@@ -606,6 +1122,7 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
             inst.override = None  # a reboot is what ends a yellowCard (A.1)
         inst.after_starting = Phase.AUTHORIZED if inst.linked else Phase.NOT_AUTHORIZED
         self._enter(inst, Phase.STARTING)
+        inst.announce_restart = True
 
     def _release(self, inst: GreenInstance, at: float) -> None:
         for message in inst.outgoing:
@@ -628,6 +1145,163 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
         if elapsed < tl.send_seconds + tl.deliver_seconds + tl.read_seconds:
             return "delivered"
         return "read"
+
+    # ------------------------------------------------------------------ notifications
+
+    def _enqueue(self, inst: GreenInstance, body: Any, at: float | None = None) -> int:
+        """Queue a notification after everything that fell due before it; returns its receiptId."""
+        at = time.monotonic() if at is None else at
+        self._emit_due(inst, at)
+        return self._append(inst, body, at)
+
+    def _append(self, inst: GreenInstance, body: Any, at: float) -> int:
+        receipt_id = inst.next_receipt
+        inst.next_receipt += 1
+        inst.queue.append(Notification(receipt_id=receipt_id, body=body, at=at))
+        self._ring(inst)
+        return receipt_id
+
+    def _ring(self, inst: GreenInstance) -> None:
+        """Wake the polls held on this instance: they look at the queue again."""
+        bell = self._bells.pop(inst.id, None)
+        if bell is not None:
+            bell.set()
+
+    def _instance_data(self, inst: GreenInstance) -> dict[str, Any]:
+        return {
+            "idInstance": inst.id,
+            "wid": f"{inst.phone}@c.us" if inst.phone else "",
+            "typeInstance": "whatsapp",
+        }
+
+    def _incoming_id(self) -> str:
+        return "3EB0" + self._rng.randbytes(8).hex().upper()
+
+    def _store(self, data: bytes, file_name: str, content_type: str) -> str:
+        """Serve `data` at a new URL on this server; returns the URL."""
+        key = self._rng.randbytes(8).hex()
+        self._files[key] = (data, content_type)
+        name = re.sub(r"[/\\]", "_", file_name) or "file"
+        return f"{self.url}/media/{key}/{quote(name)}"
+
+    def _steps(self, message: Outgoing) -> list[tuple[float, str]]:
+        """(when, status) of each notification an API send makes once it leaves the queue; the
+        status "" stands for its outgoingAPIMessageReceived. Mirrors `_status_of`; a forced
+        status (`set_message_status`) ends the walk."""
+        if message.released is None or message.forced is not None:
+            return []
+        tl = self.timeline
+        first = message.released + tl.send_seconds
+        if message.final != "read":
+            return [(first, ""), (first, message.final)]
+        delivered = first + tl.deliver_seconds
+        return [
+            (first, ""),
+            (first, "sent"),
+            (delivered, "delivered"),
+            (delivered + tl.read_seconds, "read"),
+        ]
+
+    def _emit_due(self, inst: GreenInstance, until: float) -> None:
+        """Queue, in time order, the notifications of API sends that fell due by `until`."""
+        due: list[tuple[float, int, int, Outgoing, str]] = []
+        for index, message in enumerate(inst.outgoing):
+            steps = self._steps(message)
+            for step in range(message.notified, len(steps)):
+                when, status = steps[step]
+                if when > until:
+                    break
+                due.append((when, index, step, message, status))
+        for when, _index, step, message, status in sorted(due, key=lambda d: d[:3]):
+            message.notified = step + 1
+            if status:
+                self._queue_status(inst, message, status, when)
+            elif inst.switched_on("outgoingAPIMessageWebhook"):
+                self._append(inst, self._api_message_body(inst, message, when), when)
+
+    def _next_due(self, inst: GreenInstance) -> float | None:
+        """When the next timed notification falls due (a held poll wakes then)."""
+        times = [
+            steps[message.notified][0]
+            for message in inst.outgoing
+            if message.notified < len(steps := self._steps(message))
+        ]
+        if inst.phase is Phase.STARTING and inst.announce_restart:
+            times.append(inst.phase_started + self.timeline.start_seconds)
+        return min(times, default=None)
+
+    def _queue_status(self, inst: GreenInstance, message: Outgoing, status: str, at: float) -> None:
+        # failed and noAccount cannot be switched off (A.8).
+        if not inst.switched_on("outgoingWebhook") and status not in ("failed", "noAccount"):
+            return
+        self._append(
+            inst,
+            {
+                "typeWebhook": "outgoingMessageStatus",
+                "chatId": message.chat_id,
+                "instanceData": self._instance_data(inst),
+                "timestamp": _unix(at),
+                "idMessage": message.id_message,
+                "status": status,
+                "sendByApi": True,
+            },
+            at,
+        )
+
+    def _api_message_body(
+        self, inst: GreenInstance, message: Outgoing, at: float
+    ) -> dict[str, Any]:
+        fields = message.fields
+        if message.type_message == "textMessage":
+            data: dict[str, Any] = {
+                "typeMessage": "textMessage",
+                "textMessageData": {"textMessage": fields.get("message", "")},
+            }
+        else:
+            file_name = str(fields.get("fileName", ""))
+            data = {
+                "typeMessage": message.type_message,
+                "fileMessageData": {
+                    "downloadUrl": fields.get("urlFile", ""),
+                    "caption": fields.get("caption", ""),
+                    "fileName": file_name,
+                    "jpegThumbnail": "",
+                    "mimeType": _type_of(file_name)[1],
+                },
+            }
+        return {
+            "typeWebhook": "outgoingAPIMessageReceived",
+            "instanceData": self._instance_data(inst),
+            "timestamp": _unix(at),
+            "idMessage": message.id_message,
+            "senderData": {
+                "chatId": message.chat_id,
+                "chatName": "",
+                "sender": f"{inst.phone}@c.us",
+                "senderName": inst.name,
+                "senderContactName": "",
+            },
+            "messageData": data,
+        }
+
+    def _announce_change(
+        self, inst: GreenInstance, before: str | None, *, at: float | None = None
+    ) -> None:
+        """stateInstanceChanged, when the shown state word is new and stateWebhook is on."""
+        word = inst.state_word
+        if word is None or word == before or not inst.switched_on("stateWebhook"):
+            return
+        at = time.monotonic() if at is None else at
+        self._enqueue(
+            inst,
+            {
+                "typeWebhook": "stateInstanceChanged",
+                "instanceData": self._instance_data(inst),
+                "timestamp": _unix(at),
+                "stateInstance": word,
+            },
+            at,
+        )
 
     # ------------------------------------------------------------------ QR codes
 
@@ -655,12 +1329,22 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
     # ------------------------------------------------------------------ HTTP
 
     async def _respond(self, request: web.Request) -> web.StreamResponse:
-        raw = (await request.read()).decode("utf-8", "replace") if request.body_exists else ""
         match = _ROUTE.fullmatch(request.path)
-        try:
-            parsed: Any = json.loads(raw) if raw.strip() else None
-        except ValueError:
-            parsed = raw
+        raw = ""
+        form: dict[str, Any] | None = None
+        broken_form = False
+        if request.method == "POST" and request.content_type == "multipart/form-data":
+            try:
+                form = await _read_form(request)
+            except Exception:  # whatever a broken body makes the parser raise
+                broken_form = True
+            parsed: Any = form
+        else:
+            raw = (await request.read()).decode("utf-8", "replace") if request.body_exists else ""
+            try:
+                parsed = json.loads(raw) if raw.strip() else None
+            except ValueError:
+                parsed = raw
         faulty = await self._intake(
             request,
             api_method=match[2].lower() if match else "",
@@ -670,15 +1354,21 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
         if faulty is not None:
             return faulty
         try:
-            return self._dispatch(request, match, raw)
+            if broken_form:
+                raise _BadRequest("bad request data")
+            return await self._dispatch(request, match, raw, form)
         except _BadRequest as bad:
             return _text(str(bad), 400)
 
-    def _dispatch(
-        self, request: web.Request, match: re.Match[str] | None, raw: str
+    async def _dispatch(
+        self,
+        request: web.Request,
+        match: re.Match[str] | None,
+        raw: str,
+        form: dict[str, Any] | None,
     ) -> web.Response:
         if match is None:
-            return _text("Not Found", 404)
+            return self._media_file(request)
         id_text, method_name, token, extra = match.groups()
         if not id_text.isdigit():
             raise _BadRequest("Parameter idInstance not an integer")
@@ -690,7 +1380,9 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
         if token != inst.token:
             return _text("Unauthorized", 401)
         route = self._methods.get(method_name.lower())
-        if route is None or route[0] != request.method or extra:
+        if route is None or route[0] != request.method:
+            return _text("Not Found", 404)
+        if extra and method_name.lower() not in _WITH_RECEIPT:
             return _text("Not Found", 404)
         if inst.deleted:
             raise _BadRequest(DELETED)
@@ -701,8 +1393,18 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
         self._advance(inst)
         body: dict[str, Any] = {}
         if request.method == "POST":
-            body = self._json_object(raw)
-        return route[1](inst, request, body)
+            body = form if form is not None else self._json_object(raw)
+        reply = route[1](inst, request, body)
+        return await reply if inspect.isawaitable(reply) else reply
+
+    def _media_file(self, request: web.Request) -> web.Response:
+        """`GET /media/<key>/<name>`: a file sent or received through the emulator."""
+        match = _MEDIA.fullmatch(request.path)
+        stored = self._files.get(match[1]) if match and request.method == "GET" else None
+        if stored is None:
+            return _text("Not Found", 404)
+        data, content_type = stored
+        return web.Response(body=data, headers={"Content-Type": content_type})
 
     def _admit(self, instance_id: int, method: str) -> bool:
         limit = RATE_LIMITS.get(method)
@@ -771,33 +1473,7 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
         )
 
     def _m_settings(self, inst: GreenInstance, _r: web.Request, _b: dict[str, Any]) -> web.Response:
-        no, yes = "no", "yes"
-        return _json(
-            {
-                "wid": f"{inst.phone}@c.us" if inst.linked else "",
-                "countryInstance": "",
-                "typeAccount": "",
-                "webhookUrl": "",
-                "webhookUrlToken": "",
-                "delaySendMessagesMilliseconds": 1000,
-                "markIncomingMessagesReaded": no,
-                "markIncomingMessagesReadedOnReply": no,
-                "outgoingWebhook": yes,
-                "outgoingMessageWebhook": yes,
-                "outgoingAPIMessageWebhook": yes,
-                "incomingWebhook": yes,
-                "deviceWebhook": no,
-                "statusInstanceWebhook": no,
-                "stateWebhook": no,
-                "enableMessagesHistory": no,
-                "keepOnlineStatus": no,
-                "pollMessageWebhook": no,
-                "incomingBlockWebhook": yes,
-                "incomingCallWebhook": yes,
-                "editedMessageWebhook": no,
-                "deletedMessageWebhook": no,
-            }
-        )
+        return _json({"wid": f"{inst.phone}@c.us" if inst.linked else "", **inst.settings})
 
     def _m_last_outgoing(
         self, inst: GreenInstance, request: web.Request, _b: dict[str, Any]
@@ -831,13 +1507,60 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
         return _json(entries)
 
     def _m_reboot(self, inst: GreenInstance, _r: web.Request, _b: dict[str, Any]) -> web.Response:
+        before = inst.state_word
         self._restart(inst, keep_override=False)
+        self._announce_change(inst, before)
         return _json({"isReboot": True})
 
     def _m_logout(self, inst: GreenInstance, _r: web.Request, _b: dict[str, Any]) -> web.Response:
+        before = inst.state_word
         if inst.phase is not Phase.CREATING:
             self._unlink(inst)
+        self._announce_change(inst, before)
         return _json({"isLogout": True})
+
+    async def _m_receive_notification(
+        self, inst: GreenInstance, request: web.Request, _b: dict[str, Any]
+    ) -> web.Response:
+        """The long poll: the queue's head, or `null` after receiveTimeout seconds."""
+        text = request.query.get("receiveTimeout", str(DEFAULT_RECEIVE_TIMEOUT))
+        if not text.isdigit():
+            raise _BadRequest(VALIDATION.format("'receiveTimeout' must be a number"))
+        deadline = time.monotonic() + min(int(text), MAX_RECEIVE_TIMEOUT)
+        while True:
+            self._advance(inst)
+            if self._closing or inst.settings.get("webhookUrl"):
+                break
+            if inst.queue:
+                head = inst.queue[0]
+                return _json({"receiptId": head.receipt_id, "body": head.body})
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            wait = deadline - now
+            due = self._next_due(inst)
+            if due is not None:
+                wait = min(wait, max(due - now, 0.001))
+            bell = self._bells.get(inst.id)
+            if bell is None:
+                bell = self._bells[inst.id] = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(bell.wait(), wait)
+        return web.Response(text="null", content_type="application/json")
+
+    def _m_delete_notification(
+        self, inst: GreenInstance, request: web.Request, _b: dict[str, Any]
+    ) -> web.Response:
+        match = _ROUTE.fullmatch(request.path)
+        receipt = (match[4] if match else None) or ""
+        if not receipt.isdigit():
+            raise _BadRequest(RECEIPT_NOT_A_NUMBER)
+        for item in inst.queue:
+            if item.receipt_id == int(receipt):
+                inst.queue.remove(item)
+                inst.deleted_receipts.append(item.receipt_id)
+                return _json({"result": True})
+        return _json({"result": False})
 
     def _m_authorization_code(
         self, inst: GreenInstance, _r: web.Request, body: dict[str, Any]
@@ -928,10 +1651,46 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
         _check_text(body, "caption")
         return self._accept(inst, "sendFileByUrl", chat, _type_of(file_name)[0], body)
 
-    def _accept(
-        self, inst: GreenInstance, method: str, chat: str, type_message: str, body: dict[str, Any]
+    def _m_send_file_by_upload(
+        self, inst: GreenInstance, _r: web.Request, body: dict[str, Any]
     ) -> web.Response:
-        """Queue a validated send: quota, then the journal entry and `sent`."""
+        allowed = (
+            "chatId",
+            "file",
+            "fileName",
+            "caption",
+            "quotedMessageId",
+            "typingTime",
+            "typingType",
+        )
+        _check_fields(body, allowed, ("chatId", "file"))
+        upload = body["file"]
+        if not isinstance(upload, Upload):
+            raise _BadRequest(VALIDATION.format("'file' must be a file"))
+        if not upload.data:
+            raise _BadRequest(VALIDATION.format("'file' is not allowed to be empty"))
+        chat = _check_chat_id(body["chatId"])
+        file_name = body.get("fileName") or upload.filename
+        if not isinstance(file_name, str) or not _EXTENSION.search(file_name):
+            raise _BadRequest(VALIDATION.format("'fileName' must have an extension"))
+        _check_text(body, "caption")
+        fields = {key: value for key, value in body.items() if key != "file"}
+        return self._accept(
+            inst, "sendFileByUpload", chat, _type_of(file_name)[0], fields, upload=upload
+        )
+
+    def _accept(
+        self,
+        inst: GreenInstance,
+        method: str,
+        chat: str,
+        type_message: str,
+        body: dict[str, Any],
+        *,
+        upload: Upload | None = None,
+    ) -> web.Response:
+        """Queue a validated send: quota, then the journal entry and `sent` (an upload's bytes
+        are then served by the emulator, at the `urlFile` of the answer)."""
         self._not_ready(inst)
         key = method.lower()
         inst.invocations[key] = inst.invocations.get(key, 0) + 1
@@ -941,6 +1700,11 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
                 return self._quota_reply(inst, key)
             inst.correspondents.append(chat)
         now = time.monotonic()
+        url_file = None
+        if upload is not None:
+            name = str(body.get("fileName") or upload.filename)
+            content_type = upload.content_type or _type_of(name)[1]
+            url_file = self._store(upload.data, name, content_type)
         digits = chat.split("@", 1)[0]
         final = "noAccount" if digits in self.no_account else "read"
         if digits == inst.phone:
@@ -949,7 +1713,7 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
             id_message="BAE5" + self._rng.randbytes(6).hex().upper(),
             chat_id=chat,
             type_message=type_message,
-            fields=dict(body),
+            fields=dict(body) if url_file is None else {**body, "urlFile": url_file},
             timestamp=int(time.time()),
             created=now,
             final=final,
@@ -966,8 +1730,13 @@ class FakeGreenApi(emulator.Emulator[RequestRecord]):
                 fields=dict(body),
                 queued=not inst.can_send,
                 at=now,
+                data=upload.data if upload is not None else None,
+                upload=upload,
+                url_file=url_file,
             )
         )
+        if url_file is not None:
+            return _json({"idMessage": message.id_message, "urlFile": url_file})
         return _json({"idMessage": message.id_message})
 
     def _quota_reply(self, inst: GreenInstance, method: str) -> web.Response:
