@@ -10,15 +10,38 @@ The test drives it from the pytest thread:
 
 * a person acts with :meth:`FakeTelegram.send_text`, ``send_photo`` / ``send_document`` /
   ``send_voice`` / ``send_audio`` / ``send_video``, :meth:`FakeTelegram.press` or
-  :meth:`FakeTelegram.send_update` (these queue an ``Update`` that ``getUpdates`` delivers; the
-  bot can ``getFile`` and download what a person sent);
+  :meth:`FakeTelegram.send_update` (these queue an ``Update`` that ``getUpdates`` delivers, or
+  the webhook while one is set; the bot can ``getFile`` and download what a person sent);
 * the bot's output is inspected with :meth:`FakeTelegram.messages`,
   :meth:`FakeTelegram.messages_of_kind`, :meth:`FakeTelegram.last`,
   :meth:`FakeTelegram.wait_message`, :attr:`FakeTelegram.calls` …; every :class:`FakeMessage`
   has a ``kind`` ("text", "photo", "document", "video", "voice", "audio") and its media bytes;
 * faults are injected with :meth:`FakeTelegram.fail_next`, :meth:`FakeTelegram.set_delay`,
-  :meth:`FakeTelegram.drop_connection_next`, :meth:`FakeTelegram.block` and
-  :meth:`FakeTelegram.set_down` (an outage of the whole API).
+  :meth:`FakeTelegram.drop_connection_next`, :meth:`FakeTelegram.block`,
+  :meth:`FakeTelegram.set_down` (an outage of the whole API) and
+  :meth:`FakeTelegram.redeliver` (the webhook sends a confirmed update again).
+
+Webhook mode: after ``setWebhook`` the fake POSTs every queued update (of the allowed types) to
+the URL from its own loop, as Telegram does: the JSON ``Update`` with ``Content-Type:
+application/json`` and, when a ``secret_token`` was set, the header
+``X-Telegram-Bot-Api-Secret-Token``.  A 2xx answer confirms the update; any other status, a
+refused or dropped connection, or no answer within :attr:`FakeTelegram.webhook_timeout` is
+reported by ``getWebhookInfo`` (``last_error_message`` "Wrong response from the webhook: 500
+Internal Server Error", "Connection refused", "Read timeout expired") and the update is sent
+again after :attr:`FakeTelegram.webhook_retry_seconds` (Telegram backs off up to a minute or two
+and keeps trying for a day; tests want speed).  An update answered too late was possibly handled
+anyway and comes again, so a bot must be idempotent.  Every attempt is in
+:attr:`FakeTelegram.webhook_deliveries`.  ``getUpdates`` answers 409 Conflict while a webhook is
+set (a held one ends with "terminated by setWebhook request"); ``deleteWebhook`` stops the
+pushes and the pending updates wait for ``getUpdates``; ``set_down`` pauses the pushes.
+Deliberate differences: updates go out one at a time, oldest first (Telegram keeps one queue per
+chat and up to ``max_connections`` requests in flight, which is stored and reported only); the
+fake reaches loopback only, so it accepts ``http://`` or ``https://`` URLs on 127.0.0.1,
+localhost or [::1] on any port (Telegram requires HTTPS on ports 80, 88, 443 or 8443, refuses
+reserved addresses such as 127.0.0.1 and checks the certificate; the fake does not verify it), and
+answers any other host the way Telegram answers one it cannot resolve; ``ip_address`` is stored
+and reported but not used to connect; a ``method`` in the webhook's answer is not executed; a
+webhook answering 410 is never closed; ``setWebhook`` is not limited to one call a second.
 
 Behaviour follows the real Bot API where it matters to a bot: updates stay queued until a later
 ``getUpdates`` confirms them with ``offset``; ``getUpdates`` long-polls; ``parse_mode`` text is
@@ -41,8 +64,10 @@ import asyncio
 import contextlib
 import copy
 import io
+import ipaddress
 import itertools
 import json
+import os
 import re
 import threading
 import time
@@ -51,7 +76,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
@@ -113,6 +140,26 @@ class Call:
     @property
     def ok(self) -> bool:
         return self.status == 200
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One POST of an update to the webhook.
+
+    ``status`` is the HTTP status the webhook answered (0 = no answer: connection refused or
+    dropped, or ``webhook_timeout`` passed); ``error`` is what ``getWebhookInfo`` reports as
+    ``last_error_message`` for this attempt (None when it confirmed the update, i.e. answered
+    2xx); ``at`` is ``time.monotonic()`` when the attempt started.
+    """
+
+    update_id: int
+    status: int
+    error: str | None
+    at: float
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status <= 299
 
 
 @dataclass
@@ -879,6 +926,26 @@ class _StoredFile:
     media: JSON | list[JSON] | None = None
 
 
+@dataclass(frozen=True)
+class _Webhook:
+    """What setWebhook stored (the allowed update types are shared with getUpdates)."""
+
+    url: str
+    secret_token: str  # "" = no X-Telegram-Bot-Api-Secret-Token header
+    max_connections: int
+    ip_address: str
+
+
+@dataclass(frozen=True)
+class _Push:
+    """One update to POST, with the webhook generation it was taken under."""
+
+    generation: int
+    url: str
+    secret_token: str
+    update: JSON
+
+
 # Telegram's file_ids start with the file's type; file_paths are "<folder>/file_<n>.<ext>".
 _FILE_ID_PREFIXES: dict[str, str] = {
     "photo": "AgAC",
@@ -937,6 +1004,15 @@ _DEFAULT_UPDATE_TYPES = frozenset(
         "removed_chat_boost",
     ]
 )
+# Webhooks (the wording is telegram-bot-api's, Client.cpp / WebhookActor.cpp).
+WEBHOOK_ACTIVE = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
+TERMINATED_BY_SET_WEBHOOK = "Conflict: terminated by setWebhook request"
+_WEBHOOK_HOSTS = frozenset(["127.0.0.1", "localhost", "::1"])  # all the fake can reach
+_SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]*")
+_DEFAULT_MAX_CONNECTIONS = 40
 _COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
 _LEADING_COMMAND_RE = re.compile(r"/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?")
 
@@ -957,6 +1033,10 @@ class FakeTelegram:
     max_upload = 50 * MB  # a request carrying more file bytes answers 413
     max_photo = 10 * MB  # a bigger sendPhoto upload is refused
     max_download = 20 * MB  # getFile refuses a bigger file ("file is too big")
+    # Webhook pushes, short for tests (Telegram waits about a minute for an answer, retries at
+    # once and then after 2, 4, 8 … up to 60-120 s).
+    webhook_timeout = 5.0  # seconds without an answer before the attempt counts as failed
+    webhook_retry_seconds = 0.1  # pause before sending a failed update again
 
     def __init__(
         self,
@@ -1018,7 +1098,13 @@ class FakeTelegram:
         self._delays: dict[str, float] = {}
         self._drops: dict[str, int] = {}
         self._down: int | None = None  # the HTTP status of an outage (set_down), None when up
-        self.webhook_url: str | None = None
+        self._webhook: _Webhook | None = None
+        self._webhook_generation = 0  # bumped when the webhook is set, changed or deleted
+        self._webhook_error: tuple[int, str] | None = None  # (unix date, message) of the last
+        self._webhook_deliveries: list[WebhookDelivery] = []
+        self._webhook_confirmed: dict[int, JSON] = {}  # update_id -> update the webhook took
+        self._webhook_event = asyncio.Event()  # wakes the pusher (set on the server loop)
+        self._pusher: asyncio.Task[None] | None = None  # created by the first setWebhook
         self.descriptions: dict[str | None, str] = {}
         self.short_descriptions: dict[str | None, str] = {}
         self.names: dict[str | None, str] = {}
@@ -1037,13 +1123,15 @@ class FakeTelegram:
         self._started = True
 
     def stop(self) -> None:
-        """Stop the server (held getUpdates end at once) and close its loop."""
+        """Stop the server (held getUpdates end at once, webhook pushes stop) and close its
+        loop."""
         with self._lock:
             self._closing = True
         if not self._started:
             return
         self._started = False
         self._wake_pollers()
+        self._server.run(self._stop_pusher())
         self._server.stop()
         # BackgroundServer leaves its loop open; close it so no ResourceWarning leaks at GC.
         if not self._server.loop.is_running() and not self._server.loop.is_closed():
@@ -1385,6 +1473,25 @@ class FakeTelegram:
             return copy.deepcopy(self._updates)
 
     @property
+    def webhook_url(self) -> str | None:
+        """The URL setWebhook set, None without a webhook."""
+        with self._lock:
+            return self._webhook.url if self._webhook else None
+
+    @property
+    def webhook_secret(self) -> str | None:
+        """The secret_token of the webhook (sent as X-Telegram-Bot-Api-Secret-Token), None
+        without a webhook or when it has none."""
+        with self._lock:
+            return (self._webhook.secret_token or None) if self._webhook else None
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every POST to a webhook so far, oldest first (failed attempts included)."""
+        with self._lock:
+            return list(self._webhook_deliveries)
+
+    @property
     def internal_errors(self) -> list[str]:
         """Tracebacks of exceptions inside the fake (answered as 400); should stay empty."""
         with self._lock:
@@ -1461,6 +1568,11 @@ class FakeTelegram:
                     lines.append(f"  #{m.message_id}{flags} {m.content[:200]!r} {m.buttons}")
             if self._down is not None:
                 lines.append(f"the API is down (every request answers {self._down})")
+            if self._webhook is not None:
+                secret = " (with a secret token)" if self._webhook.secret_token else ""
+                lines.append(f"webhook {self._webhook.url}{secret}, {len(self._updates)} pending")
+            for d in self._webhook_deliveries[-5:]:
+                lines.append(f"  webhook POST update {d.update_id} -> {d.status} {d.error or ''}")
             if self._internal_errors:
                 lines.append("internal errors:\n" + "\n".join(self._internal_errors[-3:]))
             return "\n".join(lines)
@@ -1504,14 +1616,34 @@ class FakeTelegram:
         downloads, unknown methods included) answers HTTP `status` with Telegram's error body
         for it, e.g. ``{"ok": false, "error_code": 502, "description": "Bad Gateway"}``, is
         recorded in `calls` with that status, and changes nothing.  A held getUpdates ends with
-        that answer at once.  ``set_down(False)`` restores service; no queued update is lost.
-        PTB raises ``NetworkError`` for 5xx answers.
+        that answer at once, and no update is pushed to a webhook (one already on its way
+        finishes).  ``set_down(False)`` restores service; no queued update is lost.  PTB raises
+        ``NetworkError`` for 5xx answers.
         """
         if status < 400:
             raise ValueError(f"an outage answers an error status, not {status}")
         with self._lock:
             self._down = status if down else None
             self._changed()
+        self._wake_pollers()
+
+    def redeliver(self, update_id: int) -> None:
+        """The webhook gets update `update_id` again, though it already confirmed it.
+
+        Telegram does this when the answer came too late or the connection broke before it
+        arrived: the bot may have handled the update and must not act twice.  (A webhook slower
+        than ``webhook_timeout`` gets its update again the same way, without this call.)  The
+        update goes back into the queue in update_id order and counts as pending until the
+        webhook confirms it again.
+        """
+        with self._lock:
+            update = self._webhook_confirmed.get(update_id)
+            if update is None:
+                raise ValueError(f"update {update_id} was never confirmed by a webhook")
+            if all(u["update_id"] != update_id for u in self._updates):
+                later = [i for i, u in enumerate(self._updates) if u["update_id"] > update_id]
+                self._updates.insert(later[0] if later else len(self._updates), update)
+                self._changed()
         self._wake_pollers()
 
     # ------------------------------------------------------------------ state helpers (locked)
@@ -1521,9 +1653,11 @@ class FakeTelegram:
         self._cond.notify_all()
 
     def _wake_pollers(self) -> None:
+        """Held getUpdates and the webhook pusher look at the queue again."""
         loop = self._server.loop
         if not loop.is_closed():
             loop.call_soon_threadsafe(self._poll_event.set)
+            loop.call_soon_threadsafe(self._webhook_event.set)
 
     def _enqueue(self, update: JSON) -> int:
         with self._lock:
@@ -1952,6 +2086,95 @@ class FakeTelegram:
         self._changed()
         return self._message_json(msg)
 
+    # ------------------------------------------------------------------ webhook pushes
+    # One task on the server loop (created by the first setWebhook, cancelled by stop) owns the
+    # HTTP client: it POSTs the oldest pending update, waits for the answer, then confirms the
+    # update or pauses and sends it again.  `_wake_pollers` wakes it when something changes.
+
+    def _start_pusher(self) -> None:
+        """Start the pusher if it is not running (call on the server loop)."""
+        if self._pusher is None:
+            self._pusher = asyncio.get_running_loop().create_task(self._push_updates())
+
+    async def _stop_pusher(self) -> None:
+        if self._pusher is not None:
+            self._pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pusher
+            self._pusher = None
+
+    async def _push_updates(self) -> None:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                self._webhook_event.clear()
+                push = self._next_push()
+                if push is None:
+                    await self._webhook_event.wait()
+                    continue
+                try:
+                    confirmed = await self._post_update(session, push)
+                except Exception:  # keep pushing; a test sees it in internal_errors
+                    with self._lock:
+                        self._internal_errors.append(traceback.format_exc())
+                    confirmed = False
+                if not confirmed:
+                    await asyncio.sleep(self.webhook_retry_seconds)
+
+    def _next_push(self) -> _Push | None:
+        """The oldest pending update, if a webhook is set and the API is up."""
+        with self._lock:
+            webhook = self._webhook
+            if webhook is None or self._down is not None or self._closing:
+                return None
+            # Updates of types the bot doesn't want are never delivered (nor kept).
+            self._updates = [u for u in self._updates if _update_type(u) in self._allowed_updates]
+            if not self._updates:
+                return None
+            update = copy.deepcopy(self._updates[0])
+            return _Push(self._webhook_generation, webhook.url, webhook.secret_token, update)
+
+    async def _post_update(self, session: aiohttp.ClientSession, push: _Push) -> bool:
+        """POST one update and record the attempt; True if the webhook confirmed it (2xx)."""
+        update_id = push.update["update_id"]
+        headers = {"Content-Type": "application/json"}
+        if push.secret_token:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = push.secret_token
+        at = time.monotonic()
+        status = 0
+        error: str | None = None
+        try:
+            async with session.post(
+                push.url,
+                data=_dumps(push.update).encode(),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.webhook_timeout),
+                allow_redirects=False,  # Telegram follows no redirect: a 3xx is a wrong response
+                ssl=False,  # Telegram checks the certificate; the fake does not
+            ) as response:
+                await response.read()
+                status = response.status
+                if not 200 <= status <= 299:
+                    reason = f"{status} {response.reason or ''}".strip()
+                    error = f"Wrong response from the webhook: {reason}"
+        except TimeoutError:
+            error = "Read timeout expired"
+        except aiohttp.ClientConnectorError as exc:
+            error = _connection_error(exc.os_error)
+        except aiohttp.ClientOSError as exc:
+            error = _connection_error(exc)
+        except aiohttp.ClientError:
+            error = "Webhook connection closed"
+        with self._lock:
+            self._webhook_deliveries.append(WebhookDelivery(update_id, status, error, at))
+            if error is None:
+                # Confirmed even if the webhook was changed meanwhile: the bot has the update.
+                self._updates = [u for u in self._updates if u["update_id"] != update_id]
+                self._webhook_confirmed[update_id] = push.update
+            elif push.generation == self._webhook_generation:
+                self._webhook_error = (int(time.time()), error)
+            self._changed()
+        return error is None
+
     # ------------------------------------------------------------------ Bot API methods
     # Named _m_<method>; the dispatcher routes on the lower-cased name without underscores.
 
@@ -1965,16 +2188,47 @@ class FakeTelegram:
         return True
 
     def _m_set_webhook(self, request: web.Request, p: Params) -> bool:
+        url = p.get_str("url") or ""
+        if not url:  # an empty URL removes the webhook, like deleteWebhook
+            return self._m_delete_webhook(request, p)
+        scheme, host = _parse_webhook_url(url)
+        secret_token = p.get_str("secret_token") or ""
+        if len(secret_token) > 256:
+            raise bad_request("secret token is too long")
+        if not _SECRET_TOKEN_RE.fullmatch(secret_token):
+            raise bad_request("secret token contains unallowed characters")
+        _check_webhook_host(scheme, host)
+        ip_address = p.get_str("ip_address") or ""
+        if ip_address:
+            try:
+                ipaddress.ip_address(ip_address)
+            except ValueError:
+                raise bad_request("bad webhook: Invalid IP address specified") from None
+        # Telegram clamps max_connections into 1..100 rather than refusing it.
+        max_connections = p.get_int("max_connections", _DEFAULT_MAX_CONNECTIONS) or 1
+        webhook = _Webhook(url, secret_token, min(max(max_connections, 1), 100), ip_address)
+        allowed = p.get_json("allowed_updates")
         with self._lock:
-            self.webhook_url = p.get_str("url") or None
-            if p.get_bool("drop_pending_updates"):
-                self._updates.clear()
+            if isinstance(allowed, list):  # the setting persists and is shared with getUpdates
+                self._allowed_updates = frozenset(allowed) or _DEFAULT_UPDATE_TYPES
+            drop = p.get_bool("drop_pending_updates")
+            if webhook != self._webhook or drop:  # else Telegram answers "Webhook is already set"
+                self._webhook = webhook
+                self._webhook_generation += 1
+                self._webhook_error = None
+                if drop:
+                    self._updates.clear()
             self._changed()
+        self._start_pusher()
+        self._wake_pollers()  # a held getUpdates ends with 409, the pusher starts
         return True
 
     def _m_delete_webhook(self, request: web.Request, p: Params) -> bool:
         with self._lock:
-            self.webhook_url = None
+            if self._webhook is not None:
+                self._webhook = None
+                self._webhook_generation += 1
+                self._webhook_error = None
             if p.get_bool("drop_pending_updates"):
                 self._updates.clear()
             self._changed()
@@ -1982,11 +2236,21 @@ class FakeTelegram:
 
     def _m_get_webhook_info(self, request: web.Request, p: Params) -> JSON:
         with self._lock:
-            return {
-                "url": self.webhook_url or "",
+            webhook = self._webhook
+            pending = [u for u in self._updates if _update_type(u) in self._allowed_updates]
+            info: JSON = {
+                "url": webhook.url if webhook else "",
                 "has_custom_certificate": False,
-                "pending_update_count": len(self._updates),
+                "pending_update_count": len(pending),
             }
+            if self._webhook_error is not None:
+                info["last_error_date"], info["last_error_message"] = self._webhook_error
+            if webhook is not None:
+                info["max_connections"] = webhook.max_connections
+                info["ip_address"] = webhook.ip_address or "127.0.0.1"  # what the host resolved to
+            if self._allowed_updates != _DEFAULT_UPDATE_TYPES:
+                info["allowed_updates"] = sorted(self._allowed_updates)
+            return info
 
     async def _m_get_updates(self, request: web.Request, p: Params) -> list[JSON]:
         offset = p.get_int("offset")
@@ -1994,12 +2258,8 @@ class FakeTelegram:
         timeout = max(p.get_float("timeout"), 0.0)
         allowed = p.get_json("allowed_updates")
         with self._lock:
-            if self.webhook_url:
-                raise ApiError(
-                    409,
-                    "Conflict: can't use getUpdates method while webhook is active; "
-                    "use deleteWebhook to delete the webhook first",
-                )
+            if self._webhook is not None:
+                raise ApiError(409, WEBHOOK_ACTIVE)
             if isinstance(allowed, list):  # the setting persists, like the real API's
                 self._allowed_updates = frozenset(allowed) or _DEFAULT_UPDATE_TYPES
             if offset is not None and offset > 0:
@@ -2023,8 +2283,11 @@ class FakeTelegram:
                 superseded = generation != self._poll_generation
                 closing = self._closing
                 down = self._down
+                webhook_set = self._webhook is not None
             if down is not None:
                 raise _outage_error(down)  # the updates stay queued
+            if webhook_set:
+                raise ApiError(409, TERMINATED_BY_SET_WEBHOOK)
             if batch or closing:
                 return batch
             if request.transport is None or request.transport.is_closing():
@@ -2498,6 +2761,36 @@ def _media_fields(kind: MessageKind, data: bytes, media: JSON | list[JSON]) -> d
         "mime_type": largest.get("mime_type"),
         "media_json": media,
     }
+
+
+def _parse_webhook_url(url: str) -> tuple[str, str]:
+    """(scheme, host) of a setWebhook URL, or Telegram's error for one it cannot parse."""
+    if "://" not in url:
+        url = "https://" + url  # Telegram reads a URL without a scheme as HTTPS
+    try:
+        parts = urlsplit(url)
+        scheme, host, _port = parts.scheme.lower(), parts.hostname, parts.port  # port: ValueError
+    except ValueError:
+        raise bad_request("invalid webhook URL specified") from None
+    if scheme not in ("http", "https") or not host or re.search(r"\s", url):
+        raise bad_request("invalid webhook URL specified")
+    return scheme, host.lower()
+
+
+def _check_webhook_host(scheme: str, host: str) -> None:
+    """Refuse a host the fake cannot reach, in Telegram's words for the nearest case."""
+    if host in _WEBHOOK_HOSTS:
+        return  # the fake's allowance: Telegram refuses http and reserved addresses
+    if scheme == "http":
+        raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+    raise bad_request("bad webhook: Failed to resolve host: Name or service not known")
+
+
+def _connection_error(error: OSError) -> str:
+    """getWebhookInfo's words for a connection that failed: "Connection refused" …"""
+    if isinstance(error, ConnectionRefusedError):
+        return "Connection refused"  # asyncio's own text names the address instead
+    return os.strerror(error.errno) if error.errno else str(error) or type(error).__name__
 
 
 def _update_type(update: JSON) -> str:

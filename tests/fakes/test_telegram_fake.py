@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
+import re
 import time
-from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
+from multidict import CIMultiDict
 from PIL import Image
 from telegram import (
     Bot,
@@ -32,6 +38,7 @@ from telegram.ext import (
     filters,
 )
 
+from tests.fakes.server import free_port
 from tests.fakes.telegram import FakeTelegram
 
 USER = 42
@@ -746,3 +753,321 @@ async def test_real_application_echoes_a_voice_note(fake: FakeTelegram) -> None:
         await app.stop()
     assert (echo.data, echo.caption, echo.file_name) == (note, f"{len(note)} bytes", None)
     assert echo.reply_to_message_id == 1  # the person's voice note
+
+
+# --------------------------------------------------------------------------- webhook mode
+
+
+@dataclass
+class Post:
+    headers: CIMultiDict[str]
+    body: dict[str, Any]
+
+
+class Receiver:
+    """A webhook endpoint on the test's own loop (where a bot's web server would run).
+
+    Records every POST, waits `delay` seconds, then answers the next of `answers`, or `status`
+    once they are used up.  With `secret` it answers 403 to a request without that
+    X-Telegram-Bot-Api-Secret-Token, like PTB's webhook handler; with `forward` it hands each
+    accepted body on (to an Application's update queue).
+    """
+
+    def __init__(self) -> None:
+        self.posts: list[Post] = []
+        self.answers: list[int] = []
+        self.status = 200
+        self.delay = 0.0
+        self.secret: str | None = None
+        self.forward: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}/hook"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.posts.append(Post(request.headers.copy(), body))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.secret is not None and (
+            request.headers.get("X-Telegram-Bot-Api-Secret-Token") != self.secret
+        ):
+            return web.Response(status=403)
+        if self.forward is not None:
+            await self.forward(body)
+        return web.Response(status=self.answers.pop(0) if self.answers else self.status)
+
+    async def wait_posts(self, count: int, timeout: float = 3.0) -> list[Post]:
+        deadline = time.monotonic() + timeout
+        while len(self.posts) < count:
+            assert time.monotonic() < deadline, f"{len(self.posts)} of {count} posts arrived"
+            await asyncio.sleep(0.02)
+        return self.posts
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    await receiver.start()
+    yield receiver
+    await receiver.stop()
+
+
+async def deliveries(fake: FakeTelegram, count: int, *, ok: bool | None = None) -> None:
+    """Wait (off the loop, which serves the receiver) until `count` attempts (or confirmations
+    with ok=True, failures with ok=False) are recorded."""
+
+    def enough() -> bool:
+        found = [d for d in fake.webhook_deliveries if ok is None or d.ok == ok]
+        return len(found) >= count
+
+    await asyncio.to_thread(fake.wait_for, enough, 3)
+
+
+async def test_webhook_pushes_updates_in_order_with_the_secret(
+    fake: FakeTelegram, bot: Bot, receiver: Receiver
+) -> None:
+    fake.send_text(USER, "written before the webhook")
+    assert (fake.webhook_url, fake.webhook_secret) == (None, None)
+    assert await bot.set_webhook(
+        receiver.url, secret_token="s3cret_-Token", allowed_updates=["message"]
+    )
+    assert (fake.webhook_url, fake.webhook_secret) == (receiver.url, "s3cret_-Token")
+    fake.send_text(USER, "hello")
+    fake.send_update({"callback_query": {"id": "7", "data": "not allowed"}})
+    fake.send_text(USER, "third")
+    posts = await receiver.wait_posts(3)
+    await deliveries(fake, 3, ok=True)
+    assert [p.body["message"]["text"] for p in posts] == [
+        "written before the webhook",
+        "hello",
+        "third",
+    ]
+    assert posts[0].headers["X-Telegram-Bot-Api-Secret-Token"] == "s3cret_-Token"
+    assert posts[0].headers["Content-Type"] == "application/json"
+    update = Update.de_json(posts[1].body, bot)
+    assert update.update_id == 2 and update.message is not None
+    assert (update.message.text, update.message.chat.id) == ("hello", USER)
+    # The callback query (update 3) is of a type the bot did not ask for: never sent.
+    assert [(d.update_id, d.status, d.error) for d in fake.webhook_deliveries] == [
+        (1, 200, None),
+        (2, 200, None),
+        (4, 200, None),
+    ]
+    assert fake.pending_updates == []
+    info = await bot.get_webhook_info()
+    assert (info.url, info.pending_update_count, info.has_custom_certificate) == (
+        receiver.url,
+        0,
+        False,
+    )
+    assert (info.max_connections, info.ip_address, info.allowed_updates) == (
+        40,
+        "127.0.0.1",
+        ("message",),
+    )
+    assert info.last_error_date is None and info.last_error_message is None
+
+
+async def test_webhook_retries_until_a_2xx_answer(
+    fake: FakeTelegram, bot: Bot, receiver: Receiver
+) -> None:
+    receiver.status = 500
+    await bot.set_webhook(receiver.url)
+    fake.send_text(USER, "first")
+    fake.send_text(USER, "second")
+    await deliveries(fake, 2, ok=False)
+    info = await bot.get_webhook_info()
+    assert info.pending_update_count == 2
+    assert info.last_error_message == "Wrong response from the webhook: 500 Internal Server Error"
+    assert info.last_error_date is not None
+    assert abs((datetime.now(UTC) - info.last_error_date).total_seconds()) < 5
+    receiver.answers = [503]
+    receiver.status = 200
+    await deliveries(fake, 2, ok=True)
+    attempts = fake.webhook_deliveries
+    # In order: the second update waits until the first is confirmed.
+    first_ok = next(i for i, d in enumerate(attempts) if d.ok)
+    assert {d.update_id for d in attempts[: first_ok + 1]} == {1}
+    assert [(d.update_id, d.status) for d in attempts[first_ok:]] == [(1, 200), (2, 200)]
+    assert attempts[first_ok - 1].status == 503
+    assert all(
+        later.at - earlier.at >= 0.08
+        for earlier, later in itertools.pairwise(attempts[: first_ok + 1])
+    )
+    assert [p.body["update_id"] for p in receiver.posts] == [d.update_id for d in attempts]
+    info = await bot.get_webhook_info()
+    assert info.pending_update_count == 0
+    # Telegram keeps reporting the last error after a success.
+    assert info.last_error_message == "Wrong response from the webhook: 503 Service Unavailable"
+
+
+async def test_webhook_connection_refused_and_timeout(
+    fake: FakeTelegram, bot: Bot, receiver: Receiver
+) -> None:
+    await bot.set_webhook(f"http://localhost:{free_port()}/nobody-listens")
+    fake.send_text(USER, "knock knock")
+    await deliveries(fake, 2)
+    assert {(d.update_id, d.status, d.error) for d in fake.webhook_deliveries} == {
+        (1, 0, "Connection refused")
+    }
+    assert (await bot.get_webhook_info()).last_error_message == "Connection refused"
+
+    # A webhook that answers too late: the update counts as not delivered and comes again.
+    fake.webhook_timeout = 0.2
+    receiver.delay = 0.4
+    await bot.set_webhook(receiver.url)
+    assert (await bot.get_webhook_info()).last_error_message is None  # a new webhook
+    await receiver.wait_posts(2)
+    assert [p.body["update_id"] for p in receiver.posts[:2]] == [1, 1]
+    assert (await bot.get_webhook_info()).last_error_message == "Read timeout expired"
+    receiver.delay = 0
+    await deliveries(fake, 1, ok=True)
+    late = [d for d in fake.webhook_deliveries if d.error == "Read timeout expired"]
+    assert late and all(d.status == 0 for d in late)
+    assert fake.pending_updates == []
+
+
+async def test_get_updates_conflicts_with_a_webhook(
+    fake: FakeTelegram, bot: Bot, receiver: Receiver
+) -> None:
+    held = asyncio.create_task(bot.get_updates(timeout=5))
+    await asyncio.sleep(0.2)
+    await bot.set_webhook(receiver.url)
+    with pytest.raises(Conflict, match=r"^Conflict: terminated by setWebhook request$"):
+        await asyncio.wait_for(held, 2)
+    active = (
+        "Conflict: can't use getUpdates method while webhook is active; "
+        "use deleteWebhook to delete the webhook first"
+    )
+    with pytest.raises(Conflict, match=f"^{re.escape(active)}$"):
+        await bot.get_updates()
+    assert fake.calls_of("getUpdates")[-1].status == 409
+
+
+async def test_delete_webhook_stops_pushes_and_get_updates_takes_over(
+    fake: FakeTelegram, bot: Bot, receiver: Receiver
+) -> None:
+    receiver.status = 500
+    await bot.set_webhook(receiver.url, secret_token="abc")
+    fake.send_text(USER, "one")
+    fake.send_text(USER, "two")
+    await deliveries(fake, 1)
+    assert await bot.delete_webhook()
+    assert fake.webhook_url is None and fake.webhook_secret is None
+    await asyncio.sleep(0.2)  # a push already on its way may finish
+    attempts = len(fake.webhook_deliveries)
+    await asyncio.sleep(0.4)
+    assert len(fake.webhook_deliveries) == attempts == len(receiver.posts)
+    info = await bot.get_webhook_info()
+    assert (info.url, info.pending_update_count) == ("", 2)
+    assert info.last_error_message is None and info.max_connections is None
+    updates = await bot.get_updates()
+    assert [u.message.text for u in updates if u.message] == ["one", "two"]
+    assert await bot.get_updates(offset=3) == ()
+
+    await bot.set_webhook(receiver.url)
+    fake.send_text(USER, "dropped")
+    await deliveries(fake, attempts + 1)
+    assert await bot.delete_webhook(drop_pending_updates=True)
+    assert fake.pending_updates == []
+    assert await bot.get_updates() == ()
+
+
+async def test_redeliver_sends_a_confirmed_update_again(
+    fake: FakeTelegram, bot: Bot, receiver: Receiver
+) -> None:
+    await bot.set_webhook(receiver.url)
+    fake.send_text(USER, "once")
+    await deliveries(fake, 1, ok=True)
+    fake.redeliver(1)
+    await deliveries(fake, 2, ok=True)
+    first, second = receiver.posts
+    assert first.body == second.body and first.body["update_id"] == 1
+    assert fake.pending_updates == []
+    with pytest.raises(ValueError, match="update 9 was never confirmed"):
+        fake.redeliver(9)
+
+
+async def test_set_down_pauses_webhook_pushes(
+    fake: FakeTelegram, bot: Bot, receiver: Receiver
+) -> None:
+    await bot.set_webhook(receiver.url)
+    fake.set_down(True)
+    fake.send_text(USER, "written during the outage")
+    await asyncio.sleep(0.4)
+    assert receiver.posts == [] and fake.webhook_deliveries == []
+    fake.set_down(False)
+    [post] = await receiver.wait_posts(1)
+    assert post.body["message"]["text"] == "written during the outage"
+
+
+async def test_set_webhook_refuses_what_telegram_refuses(fake: FakeTelegram, bot: Bot) -> None:
+    local = "http://127.0.0.1:8080/hook"
+    refused: list[tuple[dict[str, Any], str]] = [
+        ({"url": "not a url"}, "invalid webhook URL specified"),
+        ({"url": "ftp://127.0.0.1/hook"}, "invalid webhook URL specified"),
+        ({"url": "http://example.com/hook"}, "bad webhook: An HTTPS URL must be provided"),
+        ({"url": "https://example.com/hook"}, "bad webhook: Failed to resolve host"),
+        ({"url": local, "secret_token": "with space"}, "secret token contains unallowed char"),
+        ({"url": local, "secret_token": "x" * 257}, "secret token is too long"),
+        ({"url": local, "ip_address": "1.2.3"}, "bad webhook: Invalid IP address specified"),
+    ]
+    for kwargs, description in refused:  # PTB lowercases the description after its first letter
+        with pytest.raises(BadRequest, match=f"(?i){re.escape(description)}"):
+            await bot.set_webhook(**kwargs)
+    assert fake.webhook_url is None
+
+    # The fake's allowance: any loopback URL, https too (the certificate is not checked).
+    await bot.set_webhook(
+        "https://localhost:9/hook", secret_token="a" * 256, max_connections=500, ip_address="::1"
+    )
+    info = await bot.get_webhook_info()
+    assert (info.url, info.max_connections, info.ip_address) == (
+        "https://localhost:9/hook",
+        100,
+        "::1",
+    )
+    assert await bot.set_webhook("")  # an empty URL removes the webhook
+    assert fake.webhook_url is None
+
+
+async def test_real_application_in_webhook_mode(fake: FakeTelegram, receiver: Receiver) -> None:
+    app = (
+        Application.builder()
+        .token(fake.token)
+        .base_url(fake.api_url)
+        .base_file_url(fake.file_url)
+        .updater(None)
+        .build()
+    )
+    app.add_handler(CommandHandler("start", _start))
+    app.add_handler(CallbackQueryHandler(_button))
+
+    async def forward(body: dict[str, Any]) -> None:
+        await app.update_queue.put(Update.de_json(body, app.bot))
+
+    receiver.secret, receiver.forward = "pocket-secret", forward
+    async with app:
+        await app.start()
+        await app.bot.set_webhook(receiver.url, secret_token="pocket-secret")
+        fake.send_text(USER, "/start")
+        menu = await asyncio.to_thread(fake.wait_message, USER, "welcome", timeout=3)
+        fake.press(USER, menu.message_id, menu.button_data("link"))
+        edited = await asyncio.to_thread(fake.wait_message, USER, "scan the qr", timeout=3)
+        assert edited.message_id == menu.message_id
+        await app.stop()
+    assert fake.pending_updates == []
+    assert [(d.update_id, d.status) for d in fake.webhook_deliveries] == [(1, 200), (2, 200)]
