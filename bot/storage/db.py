@@ -7,11 +7,16 @@ and commit the new file under `bot/storage/migrations/`; the bot applies it on i
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate
+
+# pg_advisory_lock key: replicas starting at once on an empty database migrate one after another.
+MIGRATION_LOCK = 0x57A_B07  # any constant; the same in every replica
 
 
 def _normalise_url(url: str) -> str:
@@ -47,10 +52,38 @@ async def init_db(database_url: str) -> None:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     config = tortoise_config(database_url)
-    await migrate(config=config)
+    async with _one_migrator(database_url):
+        await migrate(config=config)
     # The migration run initialised apps without connections; initialise again for queries.
     await Tortoise.init(config=config)
 
 
+@contextlib.asynccontextmanager
+async def _one_migrator(database_url: str) -> AsyncIterator[None]:
+    """On PostgreSQL, hold an advisory lock while migrating: without it, two replicas starting
+    at the same moment both create `tortoise_migrations`, and one dies on a duplicate key."""
+    if database_url.startswith("sqlite://"):
+        yield
+        return
+    import asyncpg
+
+    connection = await asyncpg.connect(
+        _normalise_url(database_url).replace("postgres://", "postgresql://", 1)
+    )
+    try:
+        await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        try:
+            yield
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+    finally:
+        await connection.close()
+
+
 async def close_db() -> None:
     await Tortoise.close_connections()
+
+
+async def ping() -> None:
+    """One round trip to the database (readiness); raises when it does not answer."""
+    await Tortoise.get_connection("default").execute_query("SELECT 1")

@@ -175,8 +175,8 @@ class IncomingMessage(Model):
 
     class Meta:
         table = "incoming_message"
-        unique_together = (("chat", "gateway_message_id"),)
-        indexes = (("chat", "status"), ("telegram_chat_id", "telegram_message_id"))
+        unique_together = (("chat_id", "gateway_message_id"),)
+        indexes = (("chat_id", "status"), ("telegram_chat_id", "telegram_message_id"))
 
 
 class MediaLink(Model):

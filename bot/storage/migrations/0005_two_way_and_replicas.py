@@ -36,7 +36,17 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('forwarded_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'incoming_message', 'app': 'models', 'unique_together': (('chat', 'gateway_message_id'),), 'indexes': [Index(fields=['chat', 'status']), Index(fields=['telegram_chat_id', 'telegram_message_id'])], 'pk_attr': 'id', 'table_description': 'A WhatsApp message that reached a line, and the Telegram message that shows it.'},
+            options={'table': 'incoming_message', 'app': 'models', 'unique_together': (('chat_id', 'gateway_message_id'),), 'indexes': [Index(fields=['chat_id', 'status']), Index(fields=['telegram_chat_id', 'telegram_message_id'])], 'pk_attr': 'id', 'table_description': 'A WhatsApp message that reached a line, and the Telegram message that shows it.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Lease',
+            fields=[
+                ('key', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=128)),
+                ('holder', fields.CharField(max_length=64)),
+                ('expires_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'lease', 'app': 'models', 'pk_attr': 'key', 'table_description': "A replica's claim on a job that must run once across replicas (the link check, the one"},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -70,6 +80,16 @@ class Migration(migrations.Migration):
         ),
         ops.AddField(
             model_name='OutgoingMessage',
+            name='lease_holder',
+            field=fields.CharField(null=True, max_length=64),
+        ),
+        ops.AddField(
+            model_name='OutgoingMessage',
+            name='lease_until',
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddField(
+            model_name='OutgoingMessage',
             name='quoted_id',
             field=fields.CharField(null=True, max_length=255),
         ),
@@ -79,9 +99,24 @@ class Migration(migrations.Migration):
             field=fields.CharField(null=True, max_length=128),
         ),
         ops.AddField(
+            model_name='User',
+            name='connect_started_at',
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddField(
             model_name='WhatsAppChat',
             name='incoming_cursor',
             field=fields.CharField(null=True, max_length=64),
+        ),
+        ops.AddField(
+            model_name='WhatsAppChat',
+            name='lease_holder',
+            field=fields.CharField(null=True, max_length=64),
+        ),
+        ops.AddField(
+            model_name='WhatsAppChat',
+            name='lease_until',
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
         ),
         ops.AddField(
             model_name='WhatsAppChat',
