@@ -17,7 +17,7 @@ import signal
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from telegram import BotCommand, Update
+from telegram import BotCommand
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, Defaults
@@ -27,6 +27,7 @@ from bot.gateways.registry import build_gateways
 from bot.logs import secrets
 from bot.services.chats import ChatService
 from bot.services.connect import ConnectService
+from bot.services.health import Readiness, refresh_outbox_metrics
 from bot.services.incoming import IncomingService
 from bot.services.leases import Leases
 from bot.services.lines import Lines
@@ -45,6 +46,8 @@ from bot.telegram.handlers.messages import Messages
 from bot.telegram.handlers.send import SendCommands
 from bot.telegram.inbox import TelegramInbox
 from bot.telegram.views import TelegramViews
+from bot.telegram.webhook import HANDLED_UPDATES, webhook_routes
+from bot.web.health import health_routes
 from bot.web.hooks import hook_routes
 from bot.web.media import media_routes
 from bot.web.server import WebServer
@@ -64,7 +67,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or _stop_on_signals()
     token = settings.telegram_bot_token.get_secret_value()
     secrets.add(token, urlsplit(settings.database_url).password)
-    for secret in (settings.encryption_key, settings.hook_secret):
+    for secret in (settings.encryption_key, settings.hook_secret, settings.telegram_webhook_secret):
         if secret:
             secrets.add(secret.get_secret_value())
     # First: a misconfigured gateway stops the bot before it writes anything.
@@ -140,12 +143,21 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         Messages(connect_commands, send_commands),  # last: whatever the others did not take
     ):
         feature.register(app)
+    readiness = Readiness()
     server = None
     if settings.http_port is not None and settings.hook_secret is not None:
         routes = [
+            *health_routes(readiness.problem, refresh_outbox_metrics),
             *hook_routes(incoming, settings.hook_secret.get_secret_value()),
             *media_routes(media_links),
         ]
+        if settings.telegram_webhook_url and settings.telegram_webhook_secret:
+            routes += webhook_routes(
+                urlsplit(settings.telegram_webhook_url).path,
+                settings.telegram_webhook_secret.get_secret_value(),
+                app,
+                leases,
+            )
         server = WebServer(settings.http_host, settings.http_port, routes)
     try:
         if settings.database_url.startswith("sqlite://"):
@@ -154,7 +166,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             )  # one process per SQLite file: a crashed run's claims are void
         if not await _reach_telegram(app, stop):
             return
-        if not await _claim_polling(leases, stop):
+        readiness.telegram_reached = True
+        webhook = settings.telegram_webhook_url
+        if not webhook and not await _claim_polling(leases, stop):
             return
         leases.start()
         await _set_commands(app)
@@ -172,11 +186,19 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         connect.start_adopting()
         chats.start()
         incoming.start()
-        assert app.updater is not None
-        await app.updater.start_polling(
-            allowed_updates=Update.ALL_TYPES, drop_pending_updates=False
-        )
-        log.info("bot started as @%s", app.bot.username)
+        if webhook and settings.telegram_webhook_secret:
+            await app.bot.set_webhook(
+                webhook,
+                secret_token=settings.telegram_webhook_secret.get_secret_value(),
+                allowed_updates=HANDLED_UPDATES,
+            )
+        else:  # polling; PTB drops a webhook left by an earlier webhook-mode run first
+            assert app.updater is not None
+            await app.updater.start_polling(
+                allowed_updates=HANDLED_UPDATES, drop_pending_updates=False
+            )
+        mode = "webhook" if webhook else "polling"
+        log.info("bot started as @%s (%s mode)", app.bot.username, mode)
         await stop.wait()
     finally:
         log.info("stopping")

@@ -7,6 +7,7 @@ one-line explanation naming the variable (see `load_settings`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str = "https://api.telegram.org/file/bot"
+    # Webhook mode (empty: polling): where Telegram pushes updates, and the secret it sends along.
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
 
     wapp_api_url: str = "https://dev.wapp.im/v3"
     wapp_token: SecretStr = SecretStr(WAPP_TEST_TOKEN)
@@ -140,13 +144,53 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @model_validator(mode="after")
+    def _shared_key(self) -> Settings:
+        if self.database_url.startswith(("postgres://", "postgresql://", "asyncpg://")) and not (
+            self.encryption_key
+        ):
+            raise ValueError(
+                "ENCRYPTION_KEY is empty, but DATABASE_URL is PostgreSQL: replicas on other hosts "
+                "cannot share a generated key file, so set ENCRYPTION_KEY (make one with: python -c "
+                '"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
+            )
+        return self
+
+    @model_validator(mode="after")
     def _server(self) -> Settings:
         if self.http_port is not None and not self.hook_secret:
             raise ValueError(
                 "HOOK_SECRET is empty, but HTTP_PORT turns the HTTP server on: set a long random "
                 "HOOK_SECRET (it guards the gateway hook URLs)"
             )
+        if self.telegram_webhook_url is None:
+            return self
+        if self.http_port is None:
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_URL is set, but HTTP_PORT is empty: the webhook is served on "
+                "the bot's HTTP server, so set HTTP_PORT (and HOOK_SECRET)"
+            )
+        secret = (
+            self.telegram_webhook_secret.get_secret_value() if self.telegram_webhook_secret else ""
+        )
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_SECRET is required in webhook mode: 1-256 characters of "
+                'A-Z a-z 0-9 _ - (make one with: python -c "import secrets; '
+                'print(secrets.token_urlsafe(32))")'
+            )
         return self
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "use the public HTTPS address Telegram should call, e.g. https://bot.example.com/telegram"
+            )
+        return value
 
     @model_validator(mode="after")
     def _gateway_choice(self) -> Settings:

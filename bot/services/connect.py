@@ -22,6 +22,7 @@ from tortoise.expressions import Q
 
 from bot.gateways.base import Enrolment, Gateway, GatewayError, Line, LineState, LineStatus
 from bot.logs import mask_phone
+from bot.metrics import CONNECTS
 from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.ports import ConnectView, Outcome, Stage, Ui, UserUnreachable
@@ -323,6 +324,7 @@ class ConnectService:
         if not await self._conclude(chat, **linked):
             return  # cancelled meanwhile (on another replica): that outcome stands
         await User.filter(id=chat.owner_id).update(active_chat_id=chat.id, connecting=False)  # type: ignore[attr-defined]
+        CONNECTS.labels("linked").inc()
         log.info("connect: chat %s linked as %s", chat.id, mask_phone(chat.account_phone))
         await self.view.connected(ui, lang, chat)
 
@@ -339,6 +341,7 @@ class ConnectService:
         )
         if not ended:
             return  # linked or ended meanwhile, by this replica or another: that outcome stands
+        CONNECTS.labels(str(outcome)).inc()
         await self._unlock(chat.owner_id)  # type: ignore[attr-defined]
         if final_state is LineState.RELEASED:
             await self._release(chat)

@@ -45,6 +45,7 @@ from bot.gateways.base import (
     StateChange,
     UnsafeUrlError,
 )
+from bot.metrics import INCOMING
 from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.ports import (
@@ -257,6 +258,7 @@ class IncomingService:
             log.warning("incoming: message %s refused by Telegram; skipped", row.id)
             await IncomingMessage.filter(id=row.id).update(status=InboundStatus.SKIPPED)
             return
+        INCOMING.labels(chat.gateway).inc()
         await IncomingMessage.filter(id=row.id).update(
             status=InboundStatus.FORWARDED,
             telegram_chat_id=chat.owner.id,

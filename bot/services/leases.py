@@ -32,6 +32,8 @@ from bot.storage.models import Lease, MessageStatus, OutgoingMessage, WhatsAppCh
 
 log = logging.getLogger(__name__)
 
+ONCE = "once"  # the holder of de-duplication marks (see `Leases.once`)
+
 
 class Leases:
     def __init__(self, seconds: float, holder: str | None = None) -> None:
@@ -78,6 +80,21 @@ class Leases:
             return True
         try:
             await Lease.create(key=key, holder=self.holder, expires_at=until)
+        except IntegrityError:
+            return False
+        return True
+
+    async def once(self, key: str, seconds: float) -> bool:
+        """True the first time `key` is seen within `seconds` (by any replica): a de-duplication
+        mark, not held by this replica (it outlives a restart and is never renewed)."""
+        until = _now() + timedelta(seconds=seconds)
+        expired = await Lease.filter(key=key, expires_at__lt=_now()).update(
+            holder=ONCE, expires_at=until
+        )
+        if expired:
+            return True
+        try:
+            await Lease.create(key=key, holder=ONCE, expires_at=until)
         except IntegrityError:
             return False
         return True

@@ -46,6 +46,7 @@ from bot.gateways.base import (
     SentMessage,
 )
 from bot.logs import mask_phone
+from bot.metrics import MESSAGES
 from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.media_links import MediaLinks
@@ -424,6 +425,7 @@ class SendService:
     ) -> None:
         message.status, message.error = status, error
         await message.save(update_fields=["status", "error", "gateway_message_id", "updated_at"])
+        MESSAGES.labels(str(status)).inc()
         log.info("outbox: message %s %s%s", message.id, status, f" ({error})" if error else "")
         chat = await WhatsAppChat.get(id=message.chat_id).prefetch_related("owner")  # type: ignore[attr-defined]
         if not chat.owner.blocked_bot:

@@ -97,6 +97,7 @@ def test_environment_values(monkeypatch: pytest.MonkeyPatch) -> None:
         "DEFAULT_REGION": "de",
         "LOG_LEVEL": "debug",
         "DATABASE_URL": "postgres://u:p@db:5432/bot",
+        "ENCRYPTION_KEY": "k" * 43 + "=",
         "GATEWAYS": "wappim,greenapi",
         "DEFAULT_GATEWAY": "greenapi",
         "WAPP_TOKEN": "mine",
@@ -229,3 +230,31 @@ def test_missing_bot_token_points_to_botfather(
     assert "TELEGRAM_BOT_TOKEN" in message
     assert "@BotFather" in message
     assert "\n" not in message
+
+
+def test_postgresql_needs_a_shared_encryption_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db:5432/bot")
+    with pytest.raises(
+        ConfigError, match="ENCRYPTION_KEY is empty, but DATABASE_URL is PostgreSQL"
+    ):
+        load_settings()
+
+
+def test_the_http_server_needs_a_hook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("HTTP_PORT", "8080")
+    with pytest.raises(ConfigError, match="HOOK_SECRET is empty, but HTTP_PORT"):
+        load_settings()
+    monkeypatch.setenv("HOOK_SECRET", "s3cret-s3cret")
+    assert load_settings().http_port == 8080
+
+
+def test_env_example_lists_every_setting() -> None:
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text(encoding="utf-8")
+    listed = {
+        line.split("=", 1)[0]
+        for line in example.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert {name.upper() for name in Settings.model_fields} <= listed

@@ -24,6 +24,7 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
+from bot.metrics import UPDATES
 from bot.services.chats import ensure_user
 from bot.services.phones import PhoneError
 from bot.storage.models import User
@@ -59,6 +60,7 @@ class Gate:
         app.add_error_handler(self.on_error)
 
     async def gate(self, update: Update, context: Context) -> None:
+        UPDATES.labels(_kind(update)).inc()
         user, chat = update.effective_user, update.effective_chat
         if user is None or chat is None or update.edited_message or update.channel_post:
             raise ApplicationHandlerStop
@@ -99,6 +101,14 @@ class Gate:
                 )
             except Exception:  # the reply is a courtesy; the log line above is what counts
                 log.warning("could not tell the user about error %s", ref)
+
+
+def _kind(update: Update) -> str:
+    """`message`, `callback_query`, …: the update's one filled field (a bounded label)."""
+    for kind in ("message", "callback_query", "edited_message", "channel_post", "my_chat_member"):
+        if getattr(update, kind, None) is not None:
+            return kind
+    return "other"
 
 
 def user_of(context: Context) -> User:
