@@ -19,6 +19,7 @@ import httpx
 
 from bot.gateways.base import GatewayError, NetworkError, UpstreamError
 from bot.logs import secrets
+from bot.metrics import GATEWAY_CALLS, GATEWAY_SECONDS, api_method
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,9 @@ class GatewayHttp:
         if time.monotonic() < self._open_until:
             raise UpstreamError(f"{self.name} is unavailable (breaker open)")
         attempt = 0
+        label = api_method(path)
         while True:
+            started = time.monotonic()
             try:
                 response = await self._send(
                     method,
@@ -86,10 +89,12 @@ class GatewayHttp:
                     http_timeout=http_timeout,
                 )
                 self._record(ok=True)
+                self._measure(label, started, "ok" if response.status_code < 400 else "refused")
                 return response
             except GatewayError as error:
                 exc = error
                 self._record(ok=False)
+                self._measure(label, started, str(exc.kind))
                 sent = not isinstance(exc, NetworkError) or exc.request_sent
                 may_repeat = idempotent or not sent
                 if attempt >= self.retries or not exc.retriable or not may_repeat:
@@ -147,6 +152,10 @@ class GatewayHttp:
                 f"{self.name}: HTTP {response.status_code} on {secrets.redact(path)}"
             )
         return response
+
+    def _measure(self, label: str, started: float, outcome: str) -> None:
+        GATEWAY_CALLS.labels(self.name, label, outcome).inc()
+        GATEWAY_SECONDS.labels(self.name, label).observe(time.monotonic() - started)
 
     def _record(self, *, ok: bool) -> None:
         if ok:

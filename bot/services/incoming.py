@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,7 +71,7 @@ CONNECTING = [state for state in LineState if state.is_connecting]  # leased by 
 MAX_FILE = 50 * 1024 * 1024  # Telegram's upload limit for bots: larger files arrive as a text
 MAX_TEXT = 200_000  # characters of one message kept (longer is cut, and says so)
 MAX_BACKOFF = 15.0  # seconds between tries while Telegram or the gateway is down, at most
-PUSH_RECHECK = 30.0  # a push line's worker looks for stranded rows this often without a kick
+REREAD = 10.0  # seconds between reads of a line's row while its polls bring nothing
 DOWNLOADS_AT_ONCE = 4  # files in memory at once (each up to MAX_FILE)
 
 
@@ -171,22 +172,38 @@ class IncomingService:
     # --- one line
 
     async def _serve_line(self, chat_id: int, wake: asyncio.Event) -> None:
-        failures = 0
+        """Poll (or, for a push line, show what was pushed) until the line stops receiving.
+
+        The line's row is read again only when there is a reason (a kick, a failure, every
+        REREAD seconds for a change made on another replica, such as /mute), and stored rows are
+        looked for only then too: an empty poll costs one gateway call and no database query.
+        """
         loop = asyncio.get_running_loop()
+        # Lines start spread over one interval: 10,000 pollers must not all fire at once.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), random.uniform(0, self.poll_interval))
+        failures = 0
+        chat: WhatsAppChat | None = None
+        read_at = 0.0
         while True:
-            chat = await WhatsAppChat.get_or_none(id=chat_id).prefetch_related("owner")
+            started = loop.time()
+            fresh = chat is None or wake.is_set() or failures or started - read_at > REREAD
+            wake.clear()
+            if fresh:
+                chat = await WhatsAppChat.get_or_none(id=chat_id).prefetch_related("owner")
+                read_at = started
             if chat is None or chat.state is not LineState.AUTHORIZED or chat.owner.blocked_bot:
                 return
             gateway, line = self.lines.of(chat)
-            started = loop.time()
             pause = 0.0
             try:
-                await self._flush(chat)
+                if fresh or gateway.reception is Reception.PUSH:
+                    await self._flush(chat)
                 if gateway.reception is Reception.POLL:
                     moved = await self._poll(chat, gateway, line)
                     pause = 0.0 if moved else self.poll_interval - (loop.time() - started)
                 else:
-                    pause = PUSH_RECHECK
+                    pause = self.poll_interval  # rows pushed to another replica show up here
                 failures = 0
             except UserUnreachable:
                 log.info("incoming: the owner of chat %s blocked the bot; line paused", chat.id)
@@ -210,7 +227,6 @@ class IncomingService:
             if pause > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), pause)
-            wake.clear()
 
     async def _poll(self, chat: WhatsAppChat, gateway: Gateway, line: Line) -> bool:
         """One poll; True when it moved (something new, acknowledged or a cursor step)."""
@@ -223,6 +239,7 @@ class IncomingService:
         moved = received.cursor is not None and received.cursor != chat.incoming_cursor
         if moved:
             await WhatsAppChat.filter(id=chat.id).update(incoming_cursor=received.cursor)
+            chat.incoming_cursor = received.cursor
         return bool(shown) or received.ack is not None or moved
 
     async def _handle(self, chat: WhatsAppChat, event: Event) -> int:
@@ -357,6 +374,7 @@ class IncomingService:
     async def mute(self, chat: WhatsAppChat, muted: bool) -> None:
         chat.muted = muted
         await chat.save(update_fields=["muted", "updated_at"])
+        self.kick(chat.id)  # its worker reads the row again (on another replica: within REREAD)
         if not muted:
             # Unmuting does not replay: what came meanwhile and is still stored is dropped.
             await IncomingMessage.filter(chat_id=chat.id, status=InboundStatus.PENDING).update(
