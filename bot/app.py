@@ -27,6 +27,7 @@ from bot.gateways.registry import build_gateways
 from bot.logs import secrets
 from bot.services.chats import ChatService
 from bot.services.connect import ConnectService
+from bot.services.desk import DeskService
 from bot.services.health import Readiness, refresh_outbox_metrics
 from bot.services.incoming import IncomingService
 from bot.services.leases import Leases
@@ -36,12 +37,14 @@ from bot.services.sender import SendService
 from bot.storage.crypto import load_cipher
 from bot.storage.db import close_db, init_db
 from bot.telegram.commands import COMMANDS
+from bot.telegram.desk_cards import TelegramDeskView
 from bot.telegram.files import TelegramFiles
 from bot.telegram.handlers.admin import AdminCommands
 from bot.telegram.handlers.basics import Basics
 from bot.telegram.handlers.chats import ChatCommands
 from bot.telegram.handlers.common import Gate
 from bot.telegram.handlers.connect import ConnectCommands
+from bot.telegram.handlers.desk import DeskCommands
 from bot.telegram.handlers.messages import Messages
 from bot.telegram.handlers.send import SendCommands
 from bot.telegram.inbox import TelegramInbox
@@ -62,8 +65,12 @@ class StartupError(Exception):
     """The bot cannot start; the message is one line for the operator (and holds no secret)."""
 
 
-async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run the bot until `stop` is set (or SIGINT/SIGTERM)."""
+async def run(
+    settings: Settings, stop: asyncio.Event | None = None, *, rate_limit: bool = True
+) -> None:
+    """Run the bot until `stop` is set (or SIGINT/SIGTERM). `rate_limit=False` drops the limiter
+    that keeps the bot under Telegram's 30 calls a second: only benchmarks of the bot itself
+    (bench/) do that; it is not a setting."""
     stop = stop or _stop_on_signals()
     token = settings.telegram_bot_token.get_secret_value()
     secrets.add(token, urlsplit(settings.database_url).password)
@@ -88,16 +95,17 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         log.debug("database start-up failed", exc_info=True)
         name = type(exc).__name__
         raise StartupError(f"cannot open the database (DATABASE_URL): {name}: {exc}") from exc
-    app = (
+    builder = (
         Application.builder()
         .token(token)
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
-        .rate_limiter(AIORateLimiter(max_retries=3))
         .concurrent_updates(True)
-        .build()
     )
+    if rate_limit:
+        builder.rate_limiter(AIORateLimiter(max_retries=3))
+    app = builder.build()
     views = TelegramViews(app.bot)
     lines = Lines(gateways, cipher, settings.default_gateway or settings.gateways[0])
     media_links = MediaLinks(settings.public_url)
@@ -122,11 +130,14 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         backoff=settings.send_retry_backoff,
     )
     chats = ChatService(lines, views, leases, check_interval=settings.link_check_interval)
+    inbox = TelegramInbox(app.bot)
+    desk = DeskService(lines, inbox, TelegramDeskView(app.bot), allowed=settings.is_allowed)
     incoming = IncomingService(
         lines,
-        TelegramInbox(app.bot),
+        inbox,
         views,
         sender,
+        desk,
         leases,
         poll_interval=settings.incoming_poll_interval,
         push_server=settings.http_port is not None,
@@ -135,12 +146,13 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     send_commands = SendCommands(sender, views, settings.default_region)
     for feature in (
         Gate(settings),
+        DeskCommands(desk, None, settings),  # before Basics: its /start desk-… invite links
         Basics(),
         connect_commands,
         send_commands,
         ChatCommands(chats, incoming),
         AdminCommands(settings, chats),
-        Messages(connect_commands, send_commands),  # last: whatever the others did not take
+        Messages(connect_commands, send_commands, desk),  # last: whatever the others did not take
     ):
         feature.register(app)
     readiness = Readiness()

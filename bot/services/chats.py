@@ -34,13 +34,29 @@ class Usage:
     messages_by_status: dict[str, int]
 
 
-async def ensure_user(user_id: int, language_code: str | None) -> User:
-    """Create or refresh the user: language from Telegram, and they are talking to us again."""
+async def ensure_user(
+    user_id: int,
+    language_code: str | None,
+    first_name: str | None = None,
+    username: str | None = None,
+) -> User:
+    """Create or refresh the user: language and name from Telegram, and they are talking to us
+    again (so they are no longer taken for someone who blocked the bot)."""
     lang = "ru" if (language_code or "").lower().startswith(("ru", "uk", "be", "kk")) else "en"
-    user, created = await User.get_or_create(id=user_id, defaults={"language": lang})
-    if not created and (user.language != lang or user.blocked_bot):
-        user.language, user.blocked_bot = lang, False
-        await user.save(update_fields=["language", "blocked_bot"])
+    first_name = " ".join((first_name or "").replace("\x00", "").split())[:64] or None
+    username = (username or "")[:32] or None
+    fresh = {"language": lang, "first_name": first_name, "username": username}
+    user, created = await User.get_or_create(id=user_id, defaults=fresh)
+    if not created and (
+        user.blocked_bot or (user.language, user.first_name, user.username) != tuple(fresh.values())
+    ):
+        user.language, user.first_name, user.username, user.blocked_bot = (
+            lang,
+            first_name,
+            username,
+            False,
+        )
+        await user.save(update_fields=["language", "first_name", "username", "blocked_bot"])
     return user
 
 

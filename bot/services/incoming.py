@@ -47,6 +47,7 @@ from bot.gateways.base import (
     UnsafeUrlError,
 )
 from bot.metrics import INCOMING
+from bot.services.desk import DeskService
 from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.ports import (
@@ -82,6 +83,7 @@ class IncomingService:
         view: InboxView,
         link_view: LinkView,
         sender: SendService,
+        desk: DeskService,
         leases: Leases,
         *,
         poll_interval: float,
@@ -92,6 +94,7 @@ class IncomingService:
         self.view = view
         self.link_view = link_view
         self.sender = sender
+        self.desk = desk
         self.leases = leases
         self.poll_interval = poll_interval
         self.push_server = push_server  # the HTTP server that push gateways call is running
@@ -267,6 +270,14 @@ class IncomingService:
     async def _show(self, chat: WhatsAppChat, row: IncomingMessage) -> None:
         file, problem = (None, "") if not row.kind.has_file else await self._download(chat, row)
         await IncomingMessage.filter(id=row.id).update(attempts=row.attempts + 1)
+        desk = await self.desk.active_desk(chat)
+        if desk is not None:  # a team's line: the desk decides who sees it
+            await self.desk.route(desk, row, file, problem)
+            INCOMING.labels(chat.gateway).inc()
+            await IncomingMessage.filter(id=row.id).update(
+                status=InboundStatus.FORWARDED, forwarded_at=_now()
+            )
+            return
         try:
             message_id = await self.view.forward(
                 chat.owner.id, chat.owner.language, row, file, problem

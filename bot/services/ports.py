@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.gateways.base import Download, GatewayError
-from bot.storage.models import IncomingMessage, OutgoingMessage, WhatsAppChat
+from bot.storage.models import DeskArea, DeskContact, IncomingMessage, OutgoingMessage, WhatsAppChat
 
 
 class UserUnreachable(Exception):
@@ -74,12 +74,53 @@ class LinkView(Protocol):
     async def line_lost(self, chat: WhatsAppChat, lang: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class DeskButtons:
+    """The buttons under a team-inbox card: Take (and Area… when the desk has areas) while the
+    customer waits, Transfer and Close for the member who owns them."""
+
+    contact_id: int
+    queued: bool
+    areas: bool
+
+
 class InboxView(Protocol):
     async def forward(
-        self, user_id: int, lang: str, message: IncomingMessage, file: Download | None, problem: str
+        self,
+        user_id: int,
+        lang: str,
+        message: IncomingMessage,
+        file: Download | None,
+        problem: str,
+        buttons: DeskButtons | None = None,
     ) -> int:
         """Show an incoming WhatsApp message; returns the Telegram message id. `file` is the
         downloaded media (None for text, or when it could not be had: `problem` says why)."""
+        ...
+
+
+class DeskView(Protocol):
+    async def taken(self, user_id: int, message_id: int, lang: str, taker: str) -> None:
+        """A queue card of someone else's: now it says who took the customer."""
+        ...
+
+    async def owned(self, user_id: int, message_id: int, lang: str, contact_id: int) -> None:
+        """The taker's own card: Transfer and Close instead of Take."""
+        ...
+
+    async def waiting(
+        self,
+        user_id: int,
+        lang: str,
+        contact: DeskContact,
+        area: DeskArea | None,
+        buttons: DeskButtons,
+    ) -> int:
+        """A queue card without a message: the customer waits (in `area`)."""
+        ...
+
+    async def handed(self, user_id: int, lang: str, contact: DeskContact, by: str) -> int:
+        """The customer was transferred to this member by `by`."""
         ...
 
 

@@ -49,6 +49,9 @@ class User(Model):
     awaiting_credentials = fields.CharField(max_length=32, null=True)
     # Telegram said 403 (the user blocked the bot): stop talking until they write again.
     blocked_bot = fields.BooleanField(default=False)
+    # As Telegram shows the person (the team inbox names members; /desk operator @username).
+    first_name = fields.CharField(max_length=64, null=True)
+    username = fields.CharField(max_length=32, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     chats: fields.ReverseRelation[WhatsAppChat]
@@ -205,3 +208,138 @@ class Lease(Model):
 
     class Meta:
         table = "lease"
+
+
+class Desk(Model):
+    """A line shared by a team: its conversations go to the members, one member per contact.
+
+    `kind` "line": the desk's state lives here, over any two-way line; "hci": HCI Whats Center
+    keeps it (areas, operators, who owns a contact), mirrored here.
+    """
+
+    id = fields.IntField(primary_key=True)
+    chat: fields.OneToOneRelation[WhatsAppChat] = fields.OneToOneField(
+        "models.WhatsAppChat", related_name="desk", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=8, default="line")
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "desk"
+
+
+class DeskMember(Model):
+    """A Telegram user answering a desk (the line's owner is one too)."""
+
+    id = fields.IntField(primary_key=True)
+    desk: fields.ForeignKeyRelation[Desk] = fields.ForeignKeyField(
+        "models.Desk", related_name="members", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="desks", on_delete=fields.CASCADE
+    )
+    signature = fields.BooleanField(default=False)  # "— NAME" under this member's answers
+    hci_operator_id = fields.CharField(max_length=32, null=True)  # HCI desks: the operator
+    joined_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "desk_member"
+        unique_together = (("desk_id", "user_id"),)
+
+
+class DeskArea(Model):
+    """A department of a desk: contacts wait in its queue, and its members see them."""
+
+    id = fields.IntField(primary_key=True)
+    desk: fields.ForeignKeyRelation[Desk] = fields.ForeignKeyField(
+        "models.Desk", related_name="areas", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=64)
+    hci_area_id = fields.CharField(max_length=32, null=True)
+
+    class Meta:
+        table = "desk_area"
+        unique_together = (("desk_id", "name"),)
+
+
+class DeskMemberArea(Model):
+    id = fields.IntField(primary_key=True)
+    member: fields.ForeignKeyRelation[DeskMember] = fields.ForeignKeyField(
+        "models.DeskMember", related_name="areas", on_delete=fields.CASCADE
+    )
+    area: fields.ForeignKeyRelation[DeskArea] = fields.ForeignKeyField(
+        "models.DeskArea", related_name="members", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        table = "desk_member_area"
+        unique_together = (("member_id", "area_id"),)
+
+
+class DeskInvite(Model):
+    """A single-use link to join a desk (`t.me/<bot>?start=desk-<token>`), valid 24 h."""
+
+    id = fields.IntField(primary_key=True)
+    desk: fields.ForeignKeyRelation[Desk] = fields.ForeignKeyField(
+        "models.Desk", related_name="invites", on_delete=fields.CASCADE
+    )
+    token = fields.CharField(max_length=64, unique=True)
+    expires_at = fields.DatetimeField()
+    used_by = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "desk_invite"
+
+
+class DeskContact(Model):
+    """One customer of a desk and the member answering them (None: waiting in the queue).
+
+    Taken by a conditional update (owner is None → a member): two members pressing Take at the
+    same moment, on any replicas, give exactly one owner.
+    """
+
+    id = fields.IntField(primary_key=True)
+    desk: fields.ForeignKeyRelation[Desk] = fields.ForeignKeyField(
+        "models.Desk", related_name="contacts", on_delete=fields.CASCADE
+    )
+    contact = fields.CharField(max_length=64)  # digits, or a group id
+    name = fields.CharField(max_length=128, null=True)
+    area: fields.ForeignKeyNullableRelation[DeskArea] = fields.ForeignKeyField(
+        "models.DeskArea", related_name="contacts", null=True, on_delete=fields.SET_NULL
+    )
+    owner: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="desk_contacts", null=True, on_delete=fields.SET_NULL
+    )
+    # HCI desks: a Take decided here whose HCI call may not have happened yet (after a crash the
+    # contact's operatorId in HCI is checked before calling again).
+    hci_pending = fields.BooleanField(default=False)
+    # While waiting: whether its queue cards went out (a new waiting spell starts unannounced).
+    announced = fields.BooleanField(default=False)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "desk_contact"
+        unique_together = (("desk_id", "contact"),)
+
+
+class DeskCard(Model):
+    """A Telegram message about a desk contact, shown to one member: a queue card (with Take)
+    or a message forwarded to the contact's owner (with Transfer and Close)."""
+
+    id = fields.IntField(primary_key=True)
+    contact: fields.ForeignKeyRelation[DeskContact] = fields.ForeignKeyField(
+        "models.DeskContact", related_name="cards", on_delete=fields.CASCADE
+    )
+    incoming: fields.ForeignKeyNullableRelation[IncomingMessage] = fields.ForeignKeyField(
+        "models.IncomingMessage", related_name="cards", null=True, on_delete=fields.CASCADE
+    )
+    user_id = fields.BigIntField()
+    telegram_message_id = fields.BigIntField()
+    queued = fields.BooleanField(default=True)  # shown while the contact waited
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "desk_card"
+        unique_together = (("incoming_id", "user_id"),)
+        indexes = (("user_id", "telegram_message_id"),)

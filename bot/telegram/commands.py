@@ -105,6 +105,13 @@ COMMANDS: tuple[Command, ...] = (
         "Restart the line at the gateway",
         "Перезапустить линию на шлюзе",
     ),
+    Command(
+        "desk",
+        "/desk on|off|invite|members|area|queue|mine|signature",
+        "/desk area add Sales",
+        "Share a line with a team: cards, Take, Transfer",
+        "Общая линия для команды: карточки, «Взять», «Передать»",
+    ),
     Command("cancel", "/cancel", "/cancel", "Stop a running /connect", "Остановить подключение"),
     Command("help", "/help", "/help", "How to use the bot", "Как пользоваться ботом"),
     Command(

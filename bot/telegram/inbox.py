@@ -19,15 +19,17 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 
-from telegram import Bot, Message
+from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest
 
 from bot.gateways.base import Download, MessageKind
 from bot.services.phones import pretty
-from bot.services.ports import UiUnavailable, Undeliverable, UserUnreachable
+from bot.services.ports import DeskButtons, Undeliverable
 from bot.storage.models import IncomingMessage
+from bot.telegram import keyboards
 from bot.telegram.texts import t
+from bot.telegram.views import reach
 
 log = logging.getLogger(__name__)
 
@@ -44,35 +46,74 @@ class TelegramInbox:
         self.bot = bot
 
     async def forward(
-        self, user_id: int, lang: str, message: IncomingMessage, file: Download | None, problem: str
+        self,
+        user_id: int,
+        lang: str,
+        message: IncomingMessage,
+        file: Download | None,
+        problem: str,
+        buttons: DeskButtons | None = None,
     ) -> int:
         header = sender_line(lang, message)
+        markup = (
+            keyboards.desk_card(lang, buttons.contact_id, buttons.queued, buttons.areas)
+            if buttons
+            else None
+        )
         if message.kind.has_file and file is not None:
-            return await self._file(user_id, lang, message, header, file)
+            return await self._file(user_id, lang, message, header, file, markup)
         body = _body(lang, message, problem)
-        return await self._text(user_id, lang, header, body, message.text)
+        return await self._text(user_id, lang, header, body, message.text, markup)
 
-    async def _text(self, user_id: int, lang: str, header: str, body: str, full: str) -> int:
+    async def _text(
+        self,
+        user_id: int,
+        lang: str,
+        header: str,
+        body: str,
+        full: str,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> int:
         text = f"{header}\n{body}"
         if _length(_plain(text)) <= MAX_TEXT:
             return await self._plainer(
-                lambda: self.bot.send_message(user_id, text, parse_mode=ParseMode.HTML),
-                lambda: self.bot.send_message(user_id, _plain(text), parse_mode=None),
+                lambda: self.bot.send_message(
+                    user_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
+                ),
+                lambda: self.bot.send_message(
+                    user_id, _plain(text), parse_mode=None, reply_markup=markup
+                ),
             )
         # Too long for one message: the whole text as a file, the sender line as its caption.
         caption = f"{header}\n{t(lang, 'inbox_long', size=len(full))}"
         data = full.encode("utf-8")
         return await self._plainer(
             lambda: self.bot.send_document(
-                user_id, data, filename="message.txt", caption=caption, parse_mode=ParseMode.HTML
+                user_id,
+                data,
+                filename="message.txt",
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
             ),
             lambda: self.bot.send_document(
-                user_id, data, filename="message.txt", caption=_plain(caption), parse_mode=None
+                user_id,
+                data,
+                filename="message.txt",
+                caption=_plain(caption),
+                parse_mode=None,
+                reply_markup=markup,
             ),
         )
 
     async def _file(
-        self, user_id: int, lang: str, message: IncomingMessage, header: str, file: Download
+        self,
+        user_id: int,
+        lang: str,
+        message: IncomingMessage,
+        header: str,
+        file: Download,
+        markup: InlineKeyboardMarkup | None,
     ) -> int:
         caption = _caption(lang, header, message.text)
         name = _file_name(message, file)
@@ -87,23 +128,35 @@ class TelegramInbox:
         }
         first = senders.get(kind, self.bot.send_document)
         try:
-            sent = await _reach(
-                first(user_id, file.data, filename=name, caption=caption, parse_mode=ParseMode.HTML)
+            sent = await reach(
+                first(
+                    user_id,
+                    file.data,
+                    filename=name,
+                    caption=caption,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                )
             )
             return sent.message_id
         except BadRequest as exc:
             log.info("inbox: %s refused (%s); trying it as a document", kind, exc.message)
         try:
-            sent = await _reach(
+            sent = await reach(
                 self.bot.send_document(
-                    user_id, file.data, filename=name, caption=caption, parse_mode=ParseMode.HTML
+                    user_id,
+                    file.data,
+                    filename=name,
+                    caption=caption,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
                 )
             )
             return sent.message_id
         except BadRequest as exc:
             log.info("inbox: document refused (%s); telling it in words", exc.message)
         body = _file_problem(lang, message, "refused")
-        return await self._text(user_id, lang, header, body, message.text)
+        return await self._text(user_id, lang, header, body, message.text, markup)
 
     @staticmethod
     async def _plainer(
@@ -111,11 +164,11 @@ class TelegramInbox:
     ) -> int:
         """Send with HTML; if Telegram refuses it, once more as plain text."""
         try:
-            return (await _reach(formatted())).message_id
+            return (await reach(formatted())).message_id
         except BadRequest as exc:
             log.info("inbox: refused with formatting (%s); sending plain", exc.message)
         try:
-            return (await _reach(plain())).message_id
+            return (await reach(plain())).message_id
         except BadRequest as exc:
             raise Undeliverable(exc.message) from None
 
@@ -196,16 +249,3 @@ def _cut(text: str, units: int) -> str:
             break
         out.append(ch)
     return "".join(out)
-
-
-async def _reach(call: Awaitable[Message]) -> Message:
-    try:
-        return await call
-    except Forbidden as exc:
-        raise UserUnreachable(str(exc)) from None
-    except BadRequest:
-        raise
-    except (NetworkError, RetryAfter) as exc:
-        raise UiUnavailable(str(exc)) from None
-    except TelegramError as exc:  # anything else Telegram says: try again later
-        raise UiUnavailable(str(exc)) from None

@@ -14,12 +14,22 @@ from bot.telegram.texts import t
 
 @dataclass(frozen=True)
 class Press:
-    action: str  # cancel | connect | use | disc | disc! | keep | again | mute | unmute
+    action: str  # see ACTIONS
     arg: str = ""
+
+    @property
+    def ids(self) -> list[int]:
+        """`12:34` → [12, 34] (the ids the button carries)."""
+        return [int(part) for part in self.arg.split(":") if part]
 
 
 ACTIONS = {"cancel", "connect", "use", "disc", "disc!", "keep", "again", "mute", "unmute"}
 WITH_ID = {"use", "disc", "disc!", "again", "mute", "unmute"}  # the argument is a row id
+# Team inbox: Take, Area… (choose), Transfer… (choose), to a member, to an area, Close, and
+# the owner's Remove under /desk members. Arguments: contact id, then a user or area id.
+DESK_ONE = {"dk", "da", "dt", "dc", "drm"}
+DESK_TWO = {"dtm", "dta"}
+ACTIONS |= DESK_ONE | DESK_TWO
 
 
 def parse(data: str | None) -> Press | None:
@@ -29,7 +39,9 @@ def parse(data: str | None) -> Press | None:
     action, _, arg = data.partition(":")
     if action not in ACTIONS:
         return None
-    if action in WITH_ID and not re.fullmatch(r"[0-9]{1,9}", arg):
+    if action in WITH_ID | DESK_ONE and not re.fullmatch(r"[0-9]{1,15}", arg):
+        return None
+    if action in DESK_TWO and not re.fullmatch(r"[0-9]{1,15}:[0-9]{1,15}", arg):
         return None
     return Press(action, arg)
 
@@ -92,5 +104,47 @@ def confirm_disconnect(lang: str, chat_id: int) -> InlineKeyboardMarkup:
                 ),
                 InlineKeyboardButton(t(lang, "btn_no"), callback_data="keep"),
             ]
+        ]
+    )
+
+
+def desk_card(lang: str, contact_id: int, queued: bool, areas: bool) -> InlineKeyboardMarkup:
+    """Take (and Area…) while the customer waits; Transfer and Close for their owner."""
+    if queued:
+        row = [InlineKeyboardButton(t(lang, "btn_take"), callback_data=f"dk:{contact_id}")]
+        if areas:
+            row.append(InlineKeyboardButton(t(lang, "btn_area"), callback_data=f"da:{contact_id}"))
+    else:
+        row = [
+            InlineKeyboardButton(t(lang, "btn_transfer"), callback_data=f"dt:{contact_id}"),
+            InlineKeyboardButton(t(lang, "btn_close"), callback_data=f"dc:{contact_id}"),
+        ]
+    return InlineKeyboardMarkup([row])
+
+
+def desk_targets(
+    lang: str, contact_id: int, members: list[tuple[int, str]], areas: list[tuple[int, str]]
+) -> InlineKeyboardMarkup:
+    """Transfer… / Area…: one button per member (👤) and per area (📥)."""
+    rows = [
+        [InlineKeyboardButton(f"👤 {name}"[:60], callback_data=f"dtm:{contact_id}:{user_id}")]
+        for user_id, name in members
+    ]
+    rows += [
+        [InlineKeyboardButton(f"📥 {name}"[:60], callback_data=f"dta:{contact_id}:{area_id}")]
+        for area_id, name in areas
+    ]
+    return InlineKeyboardMarkup(rows)
+
+
+def desk_members(lang: str, members: list[tuple[int, str]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t(lang, "btn_remove", name=name)[:60], callback_data=f"drm:{uid}"
+                )
+            ]
+            for uid, name in members
         ]
     )

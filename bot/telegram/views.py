@@ -56,7 +56,7 @@ class TelegramViews:
     # --- connect
 
     async def begin(self, ui_chat_id: int, lang: str) -> Ui:
-        message = await _reach(
+        message = await reach(
             self.bot.send_message(
                 ui_chat_id, t(lang, "connect_acquiring"), reply_markup=keyboards.cancel(lang)
             )
@@ -75,7 +75,7 @@ class TelegramViews:
                 png, caption=caption, parse_mode=ParseMode.HTML, filename="qr.png"
             )
             try:
-                await _reach(
+                await reach(
                     self.bot.edit_message_media(
                         media,
                         chat_id=ui.chat_id,
@@ -88,7 +88,7 @@ class TelegramViews:
                 if "not modified" in exc.message.lower():
                     return ui
                 log.info("QR photo could not be edited (%s); sending a new one", exc.message)
-        photo = await _reach(
+        photo = await reach(
             self.bot.send_photo(
                 ui.chat_id,
                 png,
@@ -107,7 +107,7 @@ class TelegramViews:
         await self._delete(ui)
         name = chat.account_name or t(lang, "unnamed")
         phone = pretty(chat.account_phone) if chat.account_phone else t(lang, "no_phone")
-        await _reach(
+        await reach(
             self.bot.send_message(ui.chat_id, t(lang, "connect_done", name=name, phone=phone))
         )
 
@@ -126,7 +126,7 @@ class TelegramViews:
         if ui.is_photo and outcome is Outcome.EXPIRED:
             # The caption says it expired; the old picture stays, clearly marked, with a button.
             with contextlib.suppress(BadRequest):
-                await _reach(
+                await reach(
                     self.bot.edit_message_caption(
                         chat_id=ui.chat_id,
                         message_id=ui.message_id,
@@ -137,7 +137,7 @@ class TelegramViews:
                 return
         if ui.is_photo:
             await self._delete(ui)
-            await _reach(self.bot.send_message(ui.chat_id, text, reply_markup=markup))
+            await reach(self.bot.send_message(ui.chat_id, text, reply_markup=markup))
             return
         await self._edit_text(ui, text, markup)
 
@@ -198,7 +198,7 @@ class TelegramViews:
         reply_to: int | None = None,
     ) -> Message:
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
-        return await _reach(
+        return await reach(
             self.bot.send_message(chat_id, text, reply_markup=markup, reply_parameters=reply)
         )
 
@@ -206,7 +206,7 @@ class TelegramViews:
         self, ui: Ui, text: str, markup: InlineKeyboardMarkup | None, reply_to: int | None = None
     ) -> None:
         try:
-            await _reach(
+            await reach(
                 self.bot.edit_message_text(
                     text, chat_id=ui.chat_id, message_id=ui.message_id, reply_markup=markup
                 )
@@ -219,10 +219,10 @@ class TelegramViews:
 
     async def _delete(self, ui: Ui) -> None:
         with contextlib.suppress(BadRequest):
-            await _reach(self.bot.delete_message(ui.chat_id, ui.message_id))
+            await reach(self.bot.delete_message(ui.chat_id, ui.message_id))
 
 
-async def _reach(call: Awaitable[T]) -> T:
+async def reach(call: Awaitable[T]) -> T:
     """Turn "the person blocked the bot" into the services' UserUnreachable, and Telegram's own
     trouble (network, 5xx, flood wait) into UiUnavailable; a BadRequest stays for the caller."""
     try:

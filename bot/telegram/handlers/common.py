@@ -75,7 +75,9 @@ class Gate:
                 await update.callback_query.answer()
             await context.bot.send_message(chat.id, t(lang, "not_allowed", user_id=user.id))
             raise ApplicationHandlerStop
-        context.user_data["user"] = await ensure_user(user.id, user.language_code)  # type: ignore[index]
+        context.user_data["user"] = await ensure_user(  # type: ignore[index]
+            user.id, user.language_code, user.first_name, user.username
+        )
 
     async def on_error(self, update: object, context: Context) -> None:
         if isinstance(context.error, UsageError) and isinstance(update, Update):

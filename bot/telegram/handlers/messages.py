@@ -7,7 +7,8 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot.services.conversations import reply_target
+from bot.services.conversations import ReplyTarget, reply_target
+from bot.services.desk import DeskService
 from bot.services.sender import Draft
 from bot.telegram.files import has_unsupported_media
 from bot.telegram.handlers.common import (
@@ -27,9 +28,10 @@ from bot.telegram.texts import t
 class Messages:
     """Registered last: it takes whatever the other features did not."""
 
-    def __init__(self, connect: ConnectCommands, send: SendCommands) -> None:
+    def __init__(self, connect: ConnectCommands, send: SendCommands, desk: DeskService) -> None:
         self.connect = connect
         self.send = send
+        self.desk = desk
 
     def register(self, app: App) -> None:
         app.add_handler(MessageHandler(PRIVATE & filters.COMMAND, self.unknown_command))
@@ -43,17 +45,29 @@ class Messages:
         if message.text and await self.connect.answer_credentials(update, context):
             return
         answered = message.reply_to_message
-        target = (
-            await reply_target(user_of(context).id, answered.message_id)
-            if answered is not None
-            else None
-        )
+        user = user_of(context)
+        text = typed(message.text or message.caption or "")
+        answer = await self.desk.answer(user, answered.message_id) if answered else None
+        target: ReplyTarget | None
+        if answer is not None:  # a team desk's card: only the customer's owner answers
+            if answer.refusal is not None:
+                key = f"desk_answer_{answer.refusal}" if answer.refusal != "gone" else "desk_gone"
+                await reply(update, t(lang, key, name=answer.owner_name))
+                return
+            assert answer.contact is not None and answer.chat is not None
+            signed = f"{text}\n{answer.signature}" if answer.signature and text else text
+            target = ReplyTarget(
+                answer.chat, answer.contact.contact, answer.contact.name, answer.quoted_id
+            )
+        else:
+            target = await reply_target(user.id, answered.message_id) if answered else None
+            signed = text
         if target is None:
             await reply(update, t(lang, "plain_text" if message.text else "not_text"))
             return
         draft = Draft(
             target.recipient,
-            typed(message.text or message.caption or ""),
+            signed,
             recipient_name=target.recipient_name,
             quoted_id=target.quoted_id,
         )
