@@ -23,11 +23,13 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, Defaults
 
 from bot.config import Settings
+from bot.gateways.hci import HciGateway
 from bot.gateways.registry import build_gateways
 from bot.logs import secrets
 from bot.services.chats import ChatService
 from bot.services.connect import ConnectService
 from bot.services.desk import DeskService
+from bot.services.hci_desk import HciDesks
 from bot.services.health import Readiness, refresh_outbox_metrics
 from bot.services.incoming import IncomingService
 from bot.services.leases import Leases
@@ -132,6 +134,12 @@ async def run(
     chats = ChatService(lines, views, leases, check_interval=settings.link_check_interval)
     inbox = TelegramInbox(app.bot)
     desk = DeskService(lines, inbox, TelegramDeskView(app.bot), allowed=settings.is_allowed)
+    hci = gateways.get("hci")
+    hci_desks = (
+        HciDesks(hci.client, desk, leases, poll_interval=settings.incoming_poll_interval)
+        if isinstance(hci, HciGateway)
+        else None
+    )
     incoming = IncomingService(
         lines,
         inbox,
@@ -142,11 +150,11 @@ async def run(
         poll_interval=settings.incoming_poll_interval,
         push_server=settings.http_port is not None,
     )
-    connect_commands = ConnectCommands(connect, settings.default_region)
+    connect_commands = ConnectCommands(connect, settings.default_region, settings.is_admin)
     send_commands = SendCommands(sender, views, settings.default_region)
     for feature in (
         Gate(settings),
-        DeskCommands(desk, None, settings),  # before Basics: its /start desk-… invite links
+        DeskCommands(desk, hci_desks, settings),  # before Basics: its /start desk-… invite links
         Basics(),
         connect_commands,
         send_commands,
@@ -198,6 +206,8 @@ async def run(
         connect.start_adopting()
         chats.start()
         incoming.start()
+        if hci_desks is not None:
+            hci_desks.start()
         if webhook and settings.telegram_webhook_secret:
             await app.bot.set_webhook(
                 webhook,
@@ -217,6 +227,8 @@ async def run(
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         await incoming.stop()
+        if hci_desks is not None:
+            await hci_desks.stop()
         await connect.shutdown()
         await chats.stop()
         await sender.stop()

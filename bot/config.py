@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     http_port: int | None = Field(None, ge=1, le=65535)
     hook_secret: SecretStr | None = None  # the path secret of /hooks/<gateway>/<secret>/…
     public_url: str | None = None  # the server's address as seen from outside
+    # HCI Whats Center (the team inbox's CRM): on when HCI_API_URL is set.
+    hci_api_url: str | None = None
+    hci_token: SecretStr | None = None
+    hci_auth_header: str = "Authorization"
+    hci_manager_number: str | None = None
+    hci_controller_port: str | None = None
     # Replicas: how long a claim on a piece of work lasts unless renewed (seconds).
     lease_seconds: float = Field(30.0, gt=0)
 

@@ -341,6 +341,10 @@ class Gateway(ABC):
     reception: ClassVar[Reception] = Reception.NONE
     # The gateway fetches files from a URL (ITD): `send_file` needs `OutgoingFile.url`.
     files_by_url: ClassVar[bool] = False
+    # Sends name the team member answering (HCI operators): `Line.options["operator_id"]`.
+    sends_as_operator: ClassVar[bool] = False
+    # Linked by the bot's admins only, and not offered in /connect's menu (HCI's shared line).
+    admin_only: ClassVar[bool] = False
 
     @abstractmethod
     async def acquire(self, credentials: dict[str, str] | None = None) -> Line:

@@ -92,13 +92,21 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from bot.gateways.base import (
+    Account,
     AuthError,
     Download,
+    Enrolment,
+    Gateway,
     GatewayError,
     InvalidRequestError,
+    Line,
+    LineState,
+    LineStatus,
     NetworkError,
     NotFoundError,
+    OutgoingFile,
     RateLimitedError,
+    SentMessage,
     UpstreamError,
     digits,
 )
@@ -557,3 +565,73 @@ def file_type(mime: str) -> str:
     """The seed's message type for a MIME type: image, audio, video, else pdf (documents)."""
     main = mime.split("/", 1)[0].strip().lower()
     return main if main in ("image", "audio", "video") else "pdf"
+
+
+class HciGateway(Gateway):
+    """HCI's shared line behind the gateway interface, so that `/connect hci` links it like the
+    operator's ITD line and answers go through the outbox like any message. Sends need the
+    answering member's operator id (`Line.options["operator_id"]`, set by `Lines.for_member`);
+    incoming messages are HCI's chats, polled by the desk (`bot.services.hci_desk`), not here."""
+
+    name = "hci"
+    title = "HCI Whats Center"
+    enrolment = Enrolment.OPERATOR
+    sends_as_operator = True
+    admin_only = True
+
+    def __init__(self, client: HciClient) -> None:
+        self.client = client
+
+    async def acquire(self, credentials: dict[str, str] | None = None) -> Line:
+        await self.client.areas()  # proves the URL and the token (AuthError otherwise)
+        return Line(instance_id=self.client.manager_number, token="")
+
+    async def start(self, line: Line) -> None:
+        """Nothing to start: the line is HCI's."""
+
+    async def status(self, line: Line) -> LineStatus:
+        await self.client.areas()
+        return LineStatus(state=LineState.AUTHORIZED, raw="OK")
+
+    async def account(self, line: Line) -> Account:
+        return Account(name=self.title, phone=self.client.manager_number)
+
+    async def send_text(
+        self, line: Line, phone: str, text: str, *, quoted: str | None = None
+    ) -> SentMessage:
+        message_id = await self.client.send_text(_operator(line), phone, text)
+        return SentMessage(message_id=message_id)
+
+    async def send_file(
+        self,
+        line: Line,
+        phone: str,
+        file: OutgoingFile,
+        *,
+        caption: str | None = None,
+        quoted: str | None = None,
+    ) -> SentMessage:
+        operator = _operator(line)
+        message_id = await self.client.send_file(operator, phone, file.data, file.mime, file.name)
+        if caption:  # the seed's file send has no caption: the words follow as a text
+            await self.client.send_text(operator, phone, caption)
+        return SentMessage(message_id=message_id)
+
+    async def download(self, line: Line, url: str, *, max_bytes: int) -> Download:
+        return await self.client.download(url, max_bytes=max_bytes)
+
+    async def logout(self, line: Line) -> None:
+        """No-op: the line is HCI's."""
+
+    async def release(self, line: Line) -> None:
+        """No-op: the line is HCI's."""
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _operator(line: Line) -> str:
+    operator = line.options.get("operator_id", "")
+    if not operator:
+        raise InvalidRequestError("HCI: this member is not mapped to an HCI operator")
+    return operator

@@ -9,6 +9,7 @@ from __future__ import annotations
 from bot.config import Settings
 from bot.gateways.base import Gateway
 from bot.gateways.greenapi import GreenApiGateway
+from bot.gateways.hci import HciClient, HciGateway
 from bot.gateways.http import GatewayHttp
 from bot.gateways.itd import ItdGateway
 from bot.gateways.wappim import WappimGateway
@@ -21,7 +22,24 @@ class GatewayConfigError(Exception):
 
 
 def build_gateways(settings: Settings) -> dict[str, Gateway]:
-    return {name: _build(name, settings) for name in settings.gateways}
+    gateways: dict[str, Gateway] = {name: _build(name, settings) for name in settings.gateways}
+    if settings.hci_api_url:  # HCI needs no entry in GATEWAYS: its URL turns it on
+        gateways["hci"] = HciGateway(
+            HciClient(
+                settings.hci_api_url,
+                _secret(settings.hci_token),
+                auth_header=settings.hci_auth_header,
+                manager_number=_setting(settings.hci_manager_number, "HCI_MANAGER_NUMBER"),
+                controller_port=_setting(settings.hci_controller_port, "HCI_CONTROLLER_PORT"),
+            )
+        )
+    return gateways
+
+
+def _setting(value: str | None, name: str) -> str:
+    if not value:
+        raise GatewayConfigError(f"{name} is empty, but HCI_API_URL turns HCI on: set it in .env")
+    return value
 
 
 def _build(name: str, settings: Settings) -> Gateway:
@@ -47,10 +65,14 @@ def _build(name: str, settings: Settings) -> Gateway:
     raise GatewayConfigError(f"GATEWAYS: unknown gateway {name}")
 
 
+def _secret(value: object) -> str:
+    if value is not None and hasattr(value, "get_secret_value"):
+        return str(value.get_secret_value())
+    return ""
+
+
 def _required(value: object, setting: str, gateway: str) -> str:
-    secret = (
-        value.get_secret_value() if value is not None and hasattr(value, "get_secret_value") else ""
-    )
+    secret = _secret(value)
     if not secret:
         raise GatewayConfigError(
             f"{setting} is empty, but GATEWAYS enables {gateway}: set it in .env"

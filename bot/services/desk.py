@@ -77,7 +77,7 @@ class Answer:
     owner_name: str = ""
 
 
-# Sends through an HCI desk need the member's operator: HciDesks plugs the HCI calls in here.
+# HCI desks tell HCI of every decision taken here (HciDesks plugs its calls in).
 Claim = Callable[[DeskContact, DeskMember], Awaitable[None]]
 
 
@@ -147,9 +147,13 @@ class DeskService:
             with_own = await DeskMember.get_or_none(
                 user_id=user.id, desk__chat_id=user.active_chat_id, desk__active=True
             ).prefetch_related("desk")
-        member = with_own or await DeskMember.filter(user_id=user.id, desk__active=True).order_by(
-            "-joined_at"
-        ).prefetch_related("desk").first()
+        member = (
+            with_own
+            or await DeskMember.filter(user_id=user.id, desk__active=True)
+            .order_by("-joined_at")
+            .prefetch_related("desk")
+            .first()
+        )
         if member is None:
             raise DeskError("not_member")
         return member.desk, member
@@ -314,7 +318,7 @@ class DeskService:
                 return TakeResult(Took.MINE)
             return TakeResult(Took.OTHER, display_name(fresh.owner))
         contact.owner_id = user.id
-        if self.on_take is not None:
+        if contact.desk.kind == "hci" and self.on_take is not None:
             try:
                 await self.on_take(contact, member)  # HCI: its own call; undone on failure
             except GatewayError:
@@ -332,7 +336,7 @@ class DeskService:
         ).prefetch_related("user")
         if target is None:
             raise DeskError("gone")
-        if self.on_transfer_member is not None:
+        if contact.desk.kind == "hci" and self.on_transfer_member is not None:
             await self.on_transfer_member(contact, target)
         moved = await DeskContact.filter(id=contact.id, owner_id=user.id).update(
             owner_id=to_user_id, updated_at=_now()
@@ -353,7 +357,7 @@ class DeskService:
         area = await DeskArea.get_or_none(id=area_id, desk_id=contact.desk.id)
         if area is None:
             raise DeskError("gone")
-        if self.on_transfer_area is not None:
+        if contact.desk.kind == "hci" and self.on_transfer_area is not None:
             await self.on_transfer_area(contact, area)
         await DeskContact.filter(id=contact.id).update(
             owner_id=None, area_id=area.id, announced=False, updated_at=_now()
@@ -479,20 +483,8 @@ class DeskService:
             shown = await self.view.handed(to.id, to.language, contact, display_name(by))
         except UserUnreachable:
             return
-        last = (
-            await IncomingMessage.filter(
-                chat_id=(await Desk.get(id=contact.desk_id)).chat_id,  # type: ignore[attr-defined]
-                conversation=contact.contact,
-            )
-            .order_by("-id")
-            .first()
-        )
         await DeskCard.create(
-            contact_id=contact.id,
-            incoming_id=last.id if last else None,
-            user_id=to.id,
-            telegram_message_id=shown,
-            queued=False,
+            contact_id=contact.id, user_id=to.id, telegram_message_id=shown, queued=False
         )
 
 

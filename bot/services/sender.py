@@ -307,7 +307,7 @@ class SendService:
         if chat.state is not LineState.AUTHORIZED:
             await self._finish(message, MessageStatus.FAILED, error=f"line {chat.state}")
             return
-        gateway, line = self.lines.of(chat)
+        gateway, line = await self.lines.for_member(chat, message.source_chat_id)
         if message.file_id and gateway.files_by_url and not self.media_links.enabled:
             await self._finish(message, MessageStatus.FAILED, error=NO_PUBLIC_URL)
             return

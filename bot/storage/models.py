@@ -314,6 +314,9 @@ class DeskContact(Model):
     # HCI desks: a Take decided here whose HCI call may not have happened yet (after a crash the
     # contact's operatorId in HCI is checked before calling again).
     hci_pending = fields.BooleanField(default=False)
+    # HCI desks: the operatorId HCI showed last. Only a change of it is mirrored here, so a Close
+    # (ours alone: the seed has no call for it) holds while HCI still names the operator.
+    hci_operator = fields.CharField(max_length=32, null=True)
     # While waiting: whether its queue cards went out (a new waiting spell starts unannounced).
     announced = fields.BooleanField(default=False)
     updated_at = fields.DatetimeField(auto_now=True)

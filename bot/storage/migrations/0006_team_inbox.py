@@ -43,6 +43,7 @@ class Migration(migrations.Migration):
                 ('area', fields.ForeignKeyField('models.DeskArea', source_field='area_id', null=True, db_constraint=True, to_field='id', related_name='contacts', on_delete=OnDelete.SET_NULL)),
                 ('owner', fields.ForeignKeyField('models.User', source_field='owner_id', null=True, db_constraint=True, to_field='id', related_name='desk_contacts', on_delete=OnDelete.SET_NULL)),
                 ('hci_pending', fields.BooleanField(default=False)),
+                ('hci_operator', fields.CharField(null=True, max_length=32)),
                 ('announced', fields.BooleanField(default=False)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],

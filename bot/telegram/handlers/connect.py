@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 from telegram import Message, Update
 from telegram.ext import CommandHandler
@@ -31,9 +32,12 @@ from bot.telegram.texts import explain_error, t
 
 
 class ConnectCommands:
-    def __init__(self, connect: ConnectService, default_region: str) -> None:
+    def __init__(
+        self, connect: ConnectService, default_region: str, is_admin: Callable[[int], bool]
+    ) -> None:
         self.connect = connect
         self.default_region = default_region
+        self.is_admin = is_admin  # admin-only gateways (HCI's shared line) are for them alone
 
     def register(self, app: App) -> None:
         app.add_handler(CommandHandler("connect", self.connect_command, filters=PRIVATE))
@@ -59,7 +63,7 @@ class ConnectCommands:
             text = t(lang_of_context(context), "choose_gateway")
             await reply(update, text, keyboards.gateways(titles))
             return
-        driver = lines.gateway(gateway)
+        driver = self.connect.lines.gateway(gateway)
         credentials = None
         if driver.enrolment is Enrolment.CREDENTIALS:
             if not args:
@@ -114,7 +118,7 @@ class ConnectCommands:
                 await context.bot.send_message(chat_id, t(lang, "cancel_none"))
             return
         gateway = press.arg or None
-        if gateway is not None and gateway not in self.connect.lines.gateways:
+        if gateway is not None and gateway not in self._offered(user):
             return
         driver = self.connect.lines.gateway(gateway)
         if driver.enrolment is Enrolment.CREDENTIALS:
@@ -124,6 +128,14 @@ class ConnectCommands:
             )
             return
         await self._start(user, chat_id, gateway, None, context)
+
+    def _offered(self, user: User) -> dict[str, Gateway]:
+        """The gateways this person may link (the menu and `/connect NAME`)."""
+        return {
+            name: driver
+            for name, driver in self.connect.lines.gateways.items()
+            if not driver.admin_only or self.is_admin(user.id)
+        }
 
     async def _ask_credentials(self, user: User, driver: Gateway, context: Context) -> None:
         """The next plain message of this user holds the credentials (see `answer_credentials`)."""
