@@ -87,10 +87,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
+from bot.gateways import fields
 from bot.gateways.base import (
     Account,
     AuthError,
@@ -122,7 +123,6 @@ FILE_TYPES = ("image", "pdf", "audio", "video")
 MAX_ID = 128
 MAX_NAME = 128
 MAX_TEXT = 65536
-MAX_URL = 4096
 MAX_WORDS = 200  # of HCI's `data` in an error's detail
 UPLOAD_TIMEOUT = 120.0  # a file goes out as base64 inside the JSON body
 
@@ -428,17 +428,19 @@ def _items(data: object, key: str) -> list[dict[str, Any]]:
 def _contacts(data: object) -> list[HciContact]:
     contacts = []
     for item in _items(data, "contacts"):
-        number = digits(_text(item.get("id"))[:64]) or digits(_text(item.get("contactNumber"))[:64])
+        number = digits(fields.text(item.get("id"))[:64]) or digits(
+            fields.text(item.get("contactNumber"))[:64]
+        )
         if not number or len(number) > 32:
             continue  # not a WhatsApp contact we could answer (or a broken record)
-        operator = _text(item.get("operatorId")).strip()[:MAX_ID]
+        operator = fields.text(item.get("operatorId")).strip()[:MAX_ID]
         contacts.append(
             HciContact(
                 number=number,
                 name=_name(item.get("name")) or "",
-                area=_text(item.get("area")).strip()[:MAX_ID],
+                area=fields.text(item.get("area")).strip()[:MAX_ID],
                 operator_id="" if operator in ("", "0") else operator,
-                protocol=_text(item.get("protocol")).strip()[:MAX_ID],
+                protocol=fields.text(item.get("protocol")).strip()[:MAX_ID],
             )
         )
     return contacts
@@ -447,13 +449,13 @@ def _contacts(data: object) -> list[HciContact]:
 def _message(item: object, position: int) -> HciMessage | None:
     if not isinstance(item, dict):
         return None
-    kind = _text(item.get("type")).strip().lower()[:40] or "text"
+    kind = fields.text(item.get("type")).strip().lower()[:40] or "text"
     return HciMessage(
         key=_id(item, "id", "_id") or f"#{position}",
-        content=_text(item.get("content"))[:MAX_TEXT],
+        content=fields.text(item.get("content"))[:MAX_TEXT],
         type=kind,
-        sender=_text(item.get("from")).strip()[:MAX_ID],
-        url=_url(item.get("url")),
+        sender=fields.text(item.get("from")).strip()[:MAX_ID],
+        url=fields.web_url(item.get("url")),
         at=_when(item.get("createdAt")),
     )
 
@@ -468,43 +470,16 @@ def _sent_id(data: object) -> str | None:
 def _id(item: dict[str, Any], *keys: str) -> str:
     """The first usable id among `keys` (a string or an integer), or ""."""
     for key in keys:
-        value = _text(item.get(key)).strip()
+        value = fields.text(item.get(key)).strip()
         if value and len(value) <= MAX_ID:
             return value
     return ""
 
 
-def _text(value: object) -> str:
-    """A JSON scalar as text ("" for null, booleans, objects and lists)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return ""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return ""
-        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
-    try:
-        return str(value)
-    except ValueError:  # an int with more digits than Python prints
-        return ""
-
-
 def _name(value: object) -> str:
-    return " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", _text(value)[: MAX_NAME * 4]).split())[
+    return " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", fields.text(value)[: MAX_NAME * 4]).split())[
         :MAX_NAME
     ]
-
-
-def _url(value: object) -> str | None:
-    url = _text(value).strip()
-    if not url or len(url) > MAX_URL:
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
 
 
 def _when(value: object) -> datetime | None:
@@ -516,7 +491,7 @@ def _when(value: object) -> datetime | None:
         except (ValueError, OverflowError):  # not ISO; year 1 at +01:00 is before year 1 UTC
             return None
     try:
-        stamp = float(_text(value).strip()[:40])
+        stamp = float(fields.text(value).strip()[:40])
     except ValueError:
         return None
     if not math.isfinite(stamp) or stamp <= 0:

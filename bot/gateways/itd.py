@@ -97,6 +97,7 @@ import httpx
 import phonenumbers
 from phonenumbers import NumberParseException
 
+from bot.gateways import fields
 from bot.gateways.base import (
     Account,
     AuthError,
@@ -175,7 +176,6 @@ MAX_PUSHED_RECORDS = 100  # records in one push body, when it is a list
 MAX_ID = 128  # the seed's `key` is at most 100 characters
 MAX_TEXT = 65536  # WhatsApp's own limit for a text
 MAX_NAME = 128
-MAX_URL = 4096
 
 
 def auth_headers(token: str, auth_header: str = "Authorization") -> dict[str, str]:
@@ -268,13 +268,15 @@ def parse_push(hook: str, body: Any) -> list[Event]:
 
 def parse_incoming(record: dict[str, Any]) -> Inbound:
     """One received record (gateways.md B.3) → Inbound; see the module docstring."""
-    message_id = _text(record.get("uuid")).strip() or _text(record.get("whatsappKey")).strip()
+    message_id = (
+        fields.text(record.get("uuid")).strip() or fields.text(record.get("whatsappKey")).strip()
+    )
     if not message_id or len(message_id) > MAX_ID:
         raise InvalidRequestError("ITD push: a received record without a usable uuid")
-    phone = _text(record.get("senderPhone"))[:200].strip()
+    phone = fields.text(record.get("senderPhone"))[:200].strip()
     name = _name(record.get("senderName"))
     group_name: str | None = None
-    is_group = _text(record.get("senderType")).strip().lower() == "group"
+    is_group = fields.text(record.get("senderType")).strip().lower() == "group"
     if is_group or phone.lower().endswith("@g.us"):
         group_id = re.sub(r"[^0-9-]", "", phone.split("@", 1)[0]).strip("-")
         if not group_id or len(group_id) > 64:
@@ -284,14 +286,14 @@ def parse_incoming(record: dict[str, Any]) -> Inbound:
         chat = sender = digits(phone)
         if not 0 < len(sender) <= 15:
             raise InvalidRequestError("ITD push: a received record without a usable senderPhone")
-    word = _text(record.get("messageType")).strip().lower()[:40] or "chat"
+    word = fields.text(record.get("messageType")).strip().lower()[:40] or "chat"
     kind = _MESSAGE_KINDS.get(word, MessageKind.OTHER)
-    content = _text(record.get("content"))[:MAX_TEXT]
-    caption = _text(record.get("caption"))[:MAX_TEXT]
+    content = fields.text(record.get("content"))[:MAX_TEXT]
+    caption = fields.text(record.get("caption"))[:MAX_TEXT]
     text = content if kind in (MessageKind.TEXT, MessageKind.OTHER) else caption or content
     media_url = file_name = None
     if kind.has_file or kind is MessageKind.STICKER:
-        media_url = _url(record.get("url"))
+        media_url = fields.web_url(record.get("url"))
         file_name = _url_file_name(media_url) if media_url else None
     details = ""
     if kind is MessageKind.LOCATION:
@@ -321,7 +323,7 @@ def parse_incoming(record: dict[str, Any]) -> Inbound:
 
 def parse_status(record: dict[str, Any]) -> DeliveryUpdate:
     """One status push `{"sent_at","status","uuid"}` → DeliveryUpdate (see the docstring)."""
-    key = _text(record.get("uuid")).strip()
+    key = fields.text(record.get("uuid")).strip()
     if not key or len(key) > MAX_ID:
         raise InvalidRequestError("ITD push: a status without a usable uuid")
     status = record.get("status")
@@ -337,38 +339,15 @@ def parse_status(record: dict[str, Any]) -> DeliveryUpdate:
         reason = str(status) if delivery is Delivery.FAILED else ""
         return DeliveryUpdate(message_id=key, delivery=delivery, reason=reason)
     word = " ".join(status[:80].split())
-    delivery = parse_delivery({"status": word, "sent_at": _text(record.get("sent_at"))[:40]})
+    delivery = parse_delivery({"status": word, "sent_at": fields.text(record.get("sent_at"))[:40]})
     reason = word[:40] if delivery is Delivery.FAILED else ""
     return DeliveryUpdate(message_id=key, delivery=delivery, reason=reason)
 
 
-def _text(value: object) -> str:
-    """A JSON scalar as text ("" for null, booleans, objects and lists)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return ""
-    try:
-        return str(value)
-    except ValueError:  # an int with more digits than Python prints
-        return ""
-
-
 def _name(value: object) -> str | None:
     """One line of at most 128 characters, or None."""
-    name = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", _text(value)[: MAX_NAME * 4]).split())
+    name = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", fields.text(value)[: MAX_NAME * 4]).split())
     return name[:MAX_NAME] or None
-
-
-def _url(value: object) -> str | None:
-    url = _text(value).strip()
-    if not url or len(url) > MAX_URL:
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
 
 
 def _url_file_name(url: str) -> str | None:
@@ -378,13 +357,13 @@ def _url_file_name(url: str) -> str | None:
 
 
 def _mime(value: object) -> str | None:
-    mime = _text(value)[:200].split(";", 1)[0].strip().lower()
+    mime = fields.text(value)[:200].split(";", 1)[0].strip().lower()
     return mime if re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", mime) else None
 
 
 def _coordinate(value: object, limit: float) -> str | None:
     """A latitude/longitude (string or number) within ±`limit`, as text; None if unreadable."""
-    text = _text(value).strip()[:40]
+    text = fields.text(value).strip()[:40]
     try:
         number = float(text)
     except ValueError:
@@ -396,7 +375,7 @@ def _coordinate(value: object, limit: float) -> str | None:
 
 def _epoch(value: object) -> datetime | None:
     """Epoch milliseconds (or seconds, below 10^11) → UTC datetime; None if unreadable."""
-    text = _text(value).strip()[:40]
+    text = fields.text(value).strip()[:40]
     try:
         stamp = float(text)
     except ValueError:
