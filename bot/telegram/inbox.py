@@ -126,35 +126,24 @@ class TelegramInbox:
             MessageKind.VOICE: self.bot.send_voice,
             MessageKind.AUDIO: self.bot.send_audio,
         }
-        first = senders.get(kind, self.bot.send_document)
-        try:
-            sent = await reach(
-                first(
-                    user_id,
-                    file.data,
-                    filename=name,
-                    caption=caption,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=markup,
+        # The matching kind first; if Telegram refuses it, as a document; then in words.
+        for send in dict.fromkeys(
+            [senders.get(kind, self.bot.send_document), self.bot.send_document]
+        ):
+            try:
+                sent = await reach(
+                    send(
+                        user_id,
+                        file.data,
+                        filename=name,
+                        caption=caption,
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=markup,
+                    )
                 )
-            )
-            return sent.message_id
-        except BadRequest as exc:
-            log.info("inbox: %s refused (%s); trying it as a document", kind, exc.message)
-        try:
-            sent = await reach(
-                self.bot.send_document(
-                    user_id,
-                    file.data,
-                    filename=name,
-                    caption=caption,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=markup,
-                )
-            )
-            return sent.message_id
-        except BadRequest as exc:
-            log.info("inbox: document refused (%s); telling it in words", exc.message)
+                return sent.message_id
+            except BadRequest as exc:
+                log.info("inbox: a %s was refused (%s)", kind, exc.message)
         body = _file_problem(lang, message, "refused")
         return await self._text(user_id, lang, header, body, message.text, markup)
 
