@@ -27,9 +27,18 @@ ACTIONS = {"cancel", "connect", "use", "disc", "disc!", "keep", "again", "mute",
 WITH_ID = {"use", "disc", "disc!", "again", "mute", "unmute"}  # the argument is a row id
 # Team inbox: Take, Area… (choose), Transfer… (choose), to a member, to an area, Close, and
 # the owner's Remove under /desk members. Arguments: contact id, then a user or area id.
-DESK_ONE = {"dk", "da", "dt", "dc", "drm"}
-DESK_TWO = {"dtm", "dta"}
-ACTIONS |= DESK_ONE | DESK_TWO
+_ROW = "[0-9]{1,9}"  # a row id (the database's integers)
+_USER = "[0-9]{1,15}"  # a Telegram user id
+DESK_ARGS = {
+    "dk": _ROW,
+    "da": _ROW,
+    "dt": _ROW,
+    "dc": _ROW,
+    "drm": _USER,
+    "dtm": f"{_ROW}:{_USER}",
+    "dta": f"{_ROW}:{_ROW}",
+}
+ACTIONS |= DESK_ARGS.keys()
 
 
 def parse(data: str | None) -> Press | None:
@@ -39,9 +48,9 @@ def parse(data: str | None) -> Press | None:
     action, _, arg = data.partition(":")
     if action not in ACTIONS:
         return None
-    if action in WITH_ID | DESK_ONE and not re.fullmatch(r"[0-9]{1,15}", arg):
+    if action in WITH_ID and not re.fullmatch(_ROW, arg):
         return None
-    if action in DESK_TWO and not re.fullmatch(r"[0-9]{1,15}:[0-9]{1,15}", arg):
+    if action in DESK_ARGS and not re.fullmatch(DESK_ARGS[action], arg):
         return None
     return Press(action, arg)
 
