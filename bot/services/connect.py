@@ -1,9 +1,11 @@
 """The /connect flow: get a line, start it, show each QR as it rotates, report the linked account.
 
 Each attempt is an asyncio task; its progress lives in the `WhatsAppChat` row (state, deadline,
-the Telegram message that shows it), and the replica running it holds the row's lease. `adopt`
-(at start and every second) takes over every attempt whose lease ran out, so after a crash or
-`kill -9` of its replica the person still gets their QR, their name and phone. One attempt per
+the Telegram message that shows it), and the replica running it holds the row's lease. Before the
+row exists (the gateway is still handing out a line) the replica holds an ACQUIRING lease naming
+the user, the chat and the gateway. `adopt` (at start and every second) takes over every attempt
+whose lease ran out, so after a crash or `kill -9` of its replica the person still gets their QR,
+their name and phone (an attempt caught getting a line starts again). One attempt per
 user at a time, guarded by a conditional update on `User.connecting`. The outcomes (linked,
 expired, cancelled, failed) are conditional updates too: of a scan and a Cancel at the same
 moment, on two replicas, exactly one wins.
@@ -27,13 +29,15 @@ from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.ports import ConnectView, Outcome, Stage, Ui, UserUnreachable
 from bot.services.qr_image import qr_png
-from bot.storage.models import User, WhatsAppChat
+from bot.storage.models import Lease, User, WhatsAppChat
 
 log = logging.getLogger(__name__)
 
 CONNECTING = [state for state in LineState if state.is_connecting]
 # A /connect lock older than this without a chat row: its replica died while getting a line.
 ACQUIRE_GRACE = timedelta(minutes=2)
+# The Lease held while the gateway hands out a line: f"{ACQUIRING}:{user}:{ui chat}:{gateway}".
+ACQUIRING = "connect-acquiring"
 
 
 class AlreadyConnecting(Exception):
@@ -74,6 +78,7 @@ class ConnectService:
         if not await self._lock(user.id):
             raise AlreadyConnecting
         driver = self.lines.gateway(gateway)
+        await self.leases.claim(_acquiring(user.id, ui_chat_id, driver.name))
         self._spawn(user.id, self._attempt(user, ui_chat_id, driver, credentials))
 
     async def expect_credentials(self, user: User, gateway: str | None) -> None:
@@ -141,9 +146,41 @@ class ConnectService:
                 self._watching[chat.id] = chat.owner.id
                 self._spawn(chat.owner.id, self._watch(chat, chat.owner.language))
                 adopted += 1
+        adopted += await self._adopt_acquiring()
         if adopted:
             log.info("connect: took over %d attempt(s)", adopted)
         return adopted
+
+    async def _adopt_acquiring(self) -> int:
+        """Attempts whose replica died while the gateway was handing out a line (no chat row
+        yet, an ACQUIRING lease run out) start again here, on the same gateway. One that came
+        with credentials cannot (they are never stored): its lock is lifted instead, so the
+        person's next /connect works at once."""
+        keys = await Lease.filter(key__startswith=f"{ACQUIRING}:", expires_at__lt=_now()).values(
+            "key"
+        )
+        restarted = 0
+        for key in (str(row["key"]) for row in keys):
+            if not await self.leases.claim(key):
+                continue  # another replica was first
+            _, user_id, ui_chat_id, name = key.split(":", 3)
+            user = await User.get_or_none(id=int(user_id))
+            gateway = self.lines.gateways.get(name)
+            if (
+                user is None
+                or not user.connecting
+                or user.id in self._tasks
+                or await self._connecting_chat(user.id) is not None
+            ):
+                await self.leases.release(key)  # it ended, or got past getting its line
+            elif gateway is None or gateway.enrolment is Enrolment.CREDENTIALS:
+                await self._unlock(user.id)
+                await self.leases.release(key)
+            else:
+                log.info("connect: user %s was getting a line on a dead replica; again", user.id)
+                self._spawn(user.id, self._attempt(user, int(ui_chat_id), gateway, None))
+                restarted += 1
+        return restarted
 
     def start_adopting(self) -> None:
         self._adopter = asyncio.create_task(self._adopt_forever())
@@ -198,6 +235,17 @@ class ConnectService:
     async def _attempt(
         self, user: User, ui_chat_id: int, gateway: Gateway, credentials: dict[str, str] | None
     ) -> None:
+        try:
+            chat = await self._acquire(user, ui_chat_id, gateway, credentials)
+        finally:  # from here on, the chat row's lease says who runs the attempt (if any)
+            await self.leases.release(_acquiring(user.id, ui_chat_id, gateway.name))
+        if chat is not None:
+            await self._watch(chat, user.language)
+
+    async def _acquire(
+        self, user: User, ui_chat_id: int, gateway: Gateway, credentials: dict[str, str] | None
+    ) -> WhatsAppChat | None:
+        """Get a line and store the attempt's chat row (None: the gateway gave no line)."""
         lang = user.language
         ui = await self.view.begin(ui_chat_id, lang)
         self._unsaved[user.id] = (ui, lang)  # until the chat row exists, /cancel needs this
@@ -213,7 +261,7 @@ class ConnectService:
             log.info("connect: %s gave no line: %s", gateway.name, exc.detail)
             await self._unlock(user.id)
             await self.view.ended(ui, lang, Outcome.FAILED, exc)
-            return
+            return None
         if gateway.enrolment is not Enrolment.OPERATOR:
             # The gateway recycles instances: an older chat of ours on the same one was wiped.
             # (An operator's line is shared on purpose: every chat on it stays.)
@@ -247,7 +295,7 @@ class ConnectService:
             line.instance_id,
             chat.id,
         )
-        await self._watch(chat, lang)
+        return chat
 
     async def _watch(self, chat: WhatsAppChat, lang: str) -> None:
         gateway, line = self.lines.of(chat)
@@ -430,6 +478,10 @@ class ConnectService:
 
 class _Superseded(Exception):
     """The attempt this watcher runs was ended elsewhere."""
+
+
+def _acquiring(user_id: int, ui_chat_id: int, gateway: str) -> str:
+    return f"{ACQUIRING}:{user_id}:{ui_chat_id}:{gateway}"
 
 
 def _now() -> datetime:

@@ -122,12 +122,19 @@ class Leases:
         await Lease.filter(expires_at__lt=_now() - timedelta(hours=2)).delete()
 
     async def forget_all(self) -> None:
-        """Single-process databases (SQLite): whatever a crashed earlier run held is free now."""
+        """Single-process databases (SQLite): whatever a crashed earlier run held is free now.
+        Its job leases are kept, run out: one may name work to take over (a connect attempt that
+        was getting a line). De-duplication marks (`once`) stay as they are: a webhook update
+        that Telegram sends again after a restart must still be handled once."""
         await WhatsAppChat.filter(lease_holder__isnull=False).update(
             lease_holder=None, lease_until=None
         )
         await OutgoingMessage.filter(status=MessageStatus.SENDING).update(lease_until=None)
-        await Lease.all().delete()
+        await (
+            Lease.filter(expires_at__gte=_now())
+            .exclude(holder=ONCE)
+            .update(expires_at=_now() - timedelta(seconds=1))
+        )
 
     def start(self) -> None:
         self._renewer = asyncio.create_task(self._renew_forever())

@@ -1,7 +1,9 @@
 """The real `python -m bot` process, killed with SIGKILL at bad moments and started again.
 
 The process gets only configuration-contract variables (plus PATH and HOME) that point at the
-fakes running in this test process, and a SQLite file of its own. Its stderr is kept per run.
+fakes running in this test process, and a SQLite file of its own (or the `database_url` given, with
+`env` for more variables: the replica tests run several on one PostgreSQL in webhook mode). Its
+stderr is kept per run.
 """
 
 from __future__ import annotations
@@ -30,12 +32,22 @@ ACCOUNT = "79991234567"
 
 class BotProcess:
     def __init__(
-        self, telegram: FakeTelegram, wappim: FakeWappim, workdir: Path, level: str = "INFO"
+        self,
+        telegram: FakeTelegram,
+        wappim: FakeWappim,
+        workdir: Path,
+        level: str = "INFO",
+        *,
+        database_url: str | None = None,
+        name: str = "",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.telegram = telegram
         self.workdir = workdir
+        self.name = name  # tells the stderr logs of processes sharing `workdir` apart
         self.db_path = workdir / "bot.sqlite3"
-        self.encryption_key = Fernet.generate_key().decode()
+        env = env or {}
+        self.encryption_key = env.get("ENCRYPTION_KEY") or Fernet.generate_key().decode()
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", str(workdir)),
@@ -43,19 +55,31 @@ class BotProcess:
             "TELEGRAM_API_URL": telegram.api_url,
             "TELEGRAM_FILE_URL": telegram.file_url,
             "WAPP_API_URL": wappim.url,
-            "DATABASE_URL": f"sqlite://{self.db_path}",
+            "DATABASE_URL": database_url or f"sqlite://{self.db_path}",
             "STATUS_POLL_INTERVAL": "0.05",
             "INCOMING_POLL_INTERVAL": "0.05",
             "ENCRYPTION_KEY": self.encryption_key,
             "LOG_LEVEL": level,
+            **env,
         }
         self.logs: list[Path] = []
         self.proc: subprocess.Popen[bytes] | None = None
+        self._deletes_before = 0
+
+    @property
+    def webhook(self) -> bool:
+        return bool(self.env.get("TELEGRAM_WEBHOOK_URL"))
 
     def start(self) -> None:
+        self.launch()
+        self.wait_started()
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (see `wait_started`)."""
         assert self.proc is None, "already running"
-        polls_before = len(self.telegram.calls_of("deleteWebhook"))
-        log = self.workdir / f"stderr-{len(self.logs)}.log"
+        self._deletes_before = len(self.telegram.calls_of("deleteWebhook"))
+        prefix = f"{self.name}-" if self.name else ""
+        log = self.workdir / f"{prefix}stderr-{len(self.logs)}.log"
         self.logs.append(log)
         with log.open("wb") as stderr:
             self.proc = subprocess.Popen(
@@ -66,16 +90,27 @@ class BotProcess:
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
             )
+
+    def wait_started(self, timeout: float = 30) -> None:
+        """Polling: deleteWebhook comes right before polling, after the outbox recovered and
+        connects resumed. Webhook mode: the log line that follows this process's setWebhook."""
         proc = self.proc
-        # deleteWebhook comes right before polling, after the outbox recovered and connects resumed.
-        self.telegram.wait_for(
-            lambda: (
-                len(self.telegram.calls_of("deleteWebhook")) > polls_before
-                or proc.poll() is not None
-            ),
-            30,
-        )
+        assert proc is not None
+
+        def started() -> bool:
+            if self.webhook:
+                return "bot started as" in self.logs[-1].read_text(errors="replace")
+            return len(self.telegram.calls_of("deleteWebhook")) > self._deletes_before
+
+        self.telegram.wait_for(lambda: started() or proc.poll() is not None, timeout)
         assert proc.poll() is None, f"the bot exited at start:\n{self.stderr()[-3000:]}"
+
+    def wait_exit(self, timeout: float = 30) -> int:
+        """The exit code of a process expected to stop by itself."""
+        assert self.proc is not None
+        code = self.proc.wait(timeout)
+        self.proc = None
+        return code
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -102,6 +137,16 @@ class BotProcess:
             query = "SELECT ui_message_id, ui_is_photo FROM whatsapp_chat ORDER BY id DESC LIMIT 1"
             found = con.execute(query).fetchone()
         return (int(found[0]), int(found[1])) if found else None
+
+    def chat_instance(self) -> int | None:
+        """The gateway instance of the newest chat row, read straight from SQLite."""
+        if not self.db_path.exists():
+            return None
+        uri = f"file:{self.db_path}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=2)) as con:
+            query = "SELECT instance_id FROM whatsapp_chat ORDER BY id DESC LIMIT 1"
+            found = con.execute(query).fetchone()
+        return int(found[0]) if found else None
 
     def rows(self, text: str) -> list[tuple[str, int | None]]:
         """(status, ui_message_id) of the outbox rows with this text, read straight from SQLite."""
@@ -170,6 +215,31 @@ def test_kill_during_connect_then_restart_and_scan(
     sent = telegram.send_text(USER, f"/send {PHONE} after the restart")
     telegram.wait_message(USER, "Sent to", after=sent)
     assert bodies(wappim, "after the restart") == 1
+    process.stop()
+    assert "Traceback" not in process.stderr()
+
+
+def test_kill_while_getting_a_line_then_restart(
+    process: BotProcess, telegram: FakeTelegram, wappim: FakeWappim
+) -> None:
+    """SIGKILL while the gateway hands out a line (no chat row yet): after the restart the attempt
+    starts again by itself, and the person gets their QR without a second /connect."""
+    wappim.set_free(3)
+    process.start()
+    wappim.delay_next("chat/spare", 2.0)
+    telegram.send_text(USER, "/connect")
+    telegram.wait_for(lambda: wappim.requests_to("chat/spare"), 5)
+    process.kill()
+
+    process.start()
+
+    telegram.wait_message(USER, "Linked devices", photo=True, timeout=10)
+    instance = process.chat_instance()
+    assert instance is not None
+    wappim.scan(instance, name="Second Try", number=ACCOUNT)
+    done = telegram.wait_message(USER, "connected as")
+    assert "Second Try" in (done.text or "")
+    assert sum("connected as" in m.content for m in telegram.messages(USER)) == 1
     process.stop()
     assert "Traceback" not in process.stderr()
 
