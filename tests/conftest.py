@@ -107,14 +107,14 @@ class RunningBot:
 
     async def start(self) -> None:
         # The fake lists a call once answered, and the first getUpdates is a long poll; the
-        # deleteWebhook just before polling starts is the sign that the bot is up.
-        polls_before = len(self.telegram.calls_of("deleteWebhook"))
+        # deleteWebhook just before polling starts is the sign that the bot is up (in webhook
+        # mode: the setWebhook after the HTTP server is listening).
+        sign = "setWebhook" if self.settings.telegram_webhook_url else "deleteWebhook"
+        signs_before = len(self.telegram.calls_of(sign))
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(run(self.settings, self._stop))
         await wait_until(
-            lambda: (
-                len(self.telegram.calls_of("deleteWebhook")) > polls_before or self._task_failed()
-            ),
+            lambda: len(self.telegram.calls_of(sign)) > signs_before or self._task_failed(),
             15,
         )
         if self._task_failed():
