@@ -226,14 +226,14 @@ async def run(
         log.info("stopping")
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
+        if server is not None:  # first: no push or webhook update reaches a half-stopped bot
+            await server.stop()
         await incoming.stop()
         if hci_desks is not None:
             await hci_desks.stop()
         await connect.shutdown()
         await chats.stop()
         await sender.stop()
-        if server is not None:
-            await server.stop()
         await leases.stop()
         if app.running:
             await app.stop()

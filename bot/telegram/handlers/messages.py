@@ -4,12 +4,15 @@ the bot does not know; buttons nobody handles any more."""
 
 from __future__ import annotations
 
-from telegram import Update
+import asyncio
+
+from telegram import Message, Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.services.conversations import ReplyTarget, reply_target
-from bot.services.desk import DeskService
+from bot.services.desk import Answer, DeskService
 from bot.services.sender import Draft
+from bot.storage.models import User
 from bot.telegram.files import has_unsupported_media
 from bot.telegram.handlers.common import (
     PRIVATE,
@@ -23,6 +26,9 @@ from bot.telegram.handlers.common import (
 from bot.telegram.handlers.connect import ConnectCommands
 from bot.telegram.handlers.send import SendCommands
 from bot.telegram.texts import t
+
+STORE_WAIT = 1.0  # seconds a reply waits for the id of the message it answers to be stored
+STORE_WAIT_TRIES = 5
 
 
 class Messages:
@@ -44,24 +50,22 @@ class Messages:
             return
         if message.text and await self.connect.answer_credentials(update, context):
             return
-        answered = message.reply_to_message
         user = user_of(context)
         text = typed(message.text or message.caption or "")
-        answer = await self.desk.answer(user, answered.message_id) if answered else None
+        found = await self._answered(user, message.reply_to_message)
         target: ReplyTarget | None
-        if answer is not None:  # a team desk's card: only the customer's owner answers
-            if answer.refusal is not None:
-                key = f"desk_answer_{answer.refusal}" if answer.refusal != "gone" else "desk_gone"
-                await reply(update, t(lang, key, name=answer.owner_name))
+        if isinstance(found, Answer):  # a team desk's card: only the customer's owner answers
+            if found.refusal is not None:
+                key = f"desk_answer_{found.refusal}" if found.refusal != "gone" else "desk_gone"
+                await reply(update, t(lang, key, name=found.owner_name))
                 return
-            assert answer.contact is not None and answer.chat is not None
-            signed = f"{text}\n{answer.signature}" if answer.signature and text else text
+            assert found.contact is not None and found.chat is not None
+            signed = f"{text}\n{found.signature}" if found.signature and text else text
             target = ReplyTarget(
-                answer.chat, answer.contact.contact, answer.contact.name, answer.quoted_id
+                found.chat, found.contact.contact, found.contact.name, found.quoted_id
             )
         else:
-            target = await reply_target(user.id, answered.message_id) if answered else None
-            signed = text
+            target, signed = found, text
         if target is None:
             await reply(update, t(lang, "plain_text" if message.text else "not_text"))
             return
@@ -77,6 +81,22 @@ class Messages:
             await reply(update, t(lang, "file_kind_unsupported"))
         else:
             await self.send.queue_attachment(update, context, draft, target.chat)
+
+    async def _answered(self, user: User, answered: Message | None) -> Answer | ReplyTarget | None:
+        """What the replied-to message is: a desk card, a forwarded message or a confirmation
+        (None: none of them). Telegram shows a message a moment before the bot has stored its
+        id, so a reply to one of the bot's messages not known yet is looked up again for up to
+        a second."""
+        if answered is None:
+            return None
+        for _ in range(STORE_WAIT_TRIES):
+            found = await self.desk.answer(user, answered.message_id) or await reply_target(
+                user.id, answered.message_id
+            )
+            if found is not None or not (answered.from_user and answered.from_user.is_bot):
+                return found
+            await asyncio.sleep(STORE_WAIT / STORE_WAIT_TRIES)
+        return None
 
     async def unknown_command(self, update: Update, context: Context) -> None:
         message = update.effective_message
