@@ -3,117 +3,75 @@
 Every call is `{apiUrl}/waInstance{idInstance}/{method}/{apiTokenInstance}`: the token sits in the
 URL *path*, so it is registered with the log redactor before any request, and error texts are built
 from the method name only (never from the URL). Each instance may live on its own host
-(`https://7105.api.greenapi.com`), so the driver keeps one pooled `GatewayHttp` per host.
-
-Green-API overloads HTTP 400: "not linked yet" and "bad input" differ only in the text, so 400s are
-classified by substring (A.11). Error bodies may be plain text or JSON; both are accepted.
+(`https://7105.api.greenapi.com`), so the driver keeps one pooled `GatewayHttp` per host. This
+module checks what the person typed (`parse_credentials`), builds the calls and runs them;
+what Green answers, HTTP statuses included, is read in `greenapi_replies.py`.
 
 Two-way (A.9): the line is polled. `receive` long-polls `receiveNotification` (one notification a
 call, `receive_timeout` seconds at most) and `acknowledge` deletes it by its receiptId once the
-caller has handled it; until then Green repeats the same head. `parse_notification` turns one
-notification into events and never raises: a body of the wrong shape gives no events and is still
-acknowledged, or it would block the queue for ever. Green serves this queue only while the
-instance has no `webhookUrl`; `receive_problem` says so (the person's settings are left alone).
-Files go out by `sendFileByUpload` on the instance's media host (`media_url_for`), and come in
-through a `MediaFetcher` that trusts only the line's API and media origins.
+caller has handled it; until then Green repeats the same head. `parse_notification`
+(`greenapi_notifications.py`) turns one notification into events and never raises: a body of the
+wrong shape gives no events and is still acknowledged, or it would block the queue for ever. Green
+serves this queue only while the instance has no `webhookUrl`; `receive_problem` says so (the
+person's settings are left alone). Files go out by `sendFileByUpload` on the instance's media host
+(`media_url_for`), and come in through a `MediaFetcher` that trusts only the line's API and media
+origins.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import logging
-import math
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import httpx
-
 from bot.gateways.base import (
     Account,
-    AuthError,
     Delivery,
-    DeliveryUpdate,
     Download,
     Enrolment,
-    Event,
     Gateway,
     GatewayError,
-    Inbound,
     InvalidRequestError,
     Line,
     LineState,
     LineStatus,
-    MessageKind,
     NetworkError,
-    NotFoundError,
     NotReadyError,
     OutgoingFile,
-    Qr,
-    QuotaError,
-    RateLimitedError,
     Received,
     Reception,
     SentMessage,
-    StateChange,
     UpstreamError,
     digits,
 )
-from bot.gateways.http import GatewayHttp, json_body, retry_after, sent_body
+from bot.gateways.greenapi_notifications import GROUP_ID, parse_notification
+from bot.gateways.greenapi_replies import (
+    parse_delivery,
+    parse_qr,
+    parse_sent,
+    parse_state,
+    raise_for_status,
+)
+from bot.gateways.http import GatewayHttp, json_body, sent_body
 from bot.gateways.media import MediaFetcher, Resolver, system_resolver
-from bot.gateways.qr import qr_from_image, qr_from_text
 from bot.logs import secrets
 
 log = logging.getLogger(__name__)
 
 NAME = "Green-API"
 
-# getStateInstance values (A.1, seed 001), matched case-insensitively → normalised state.
-_STATES: dict[str, LineState] = {
-    "starting": LineState.STARTING,
-    "notauthorized": LineState.AWAITING_QR,
-    "authorized": LineState.AUTHORIZED,
-    "blocked": LineState.BLOCKED,
-    "sleepmode": LineState.SLEEPING,  # documented as obsolete: the phone is off
-    "yellowcard": LineState.RESTRICTED,  # sending suspended for spam until a reboot
-    "suspended": LineState.RESTRICTED,  # Telegram/MAX products; mapped rather than crash (A.1)
-    "pendingpassword": LineState.AWAITING_QR,  # ditto: a 2FA password, not a QR, is awaited
-}
-
-# lastOutgoingMessages `statusMessage` (A.8) → delivery. `failed`, `yellowCard` come from the
-# outgoingMessageStatus push; they are listed so that either source maps the same way.
-_DELIVERY: dict[str, Delivery] = {
-    "pending": Delivery.QUEUED,
-    "sent": Delivery.SENT,
-    "delivered": Delivery.DELIVERED,
-    "read": Delivery.READ,
-    "failed": Delivery.FAILED,
-    "noaccount": Delivery.FAILED,
-    "notingroup": Delivery.FAILED,
-    "yellowcard": Delivery.FAILED,
-}
-
-STALE_AUTH_RAW = "needs logout"  # shown in /status when `qr` says "Instance has auth…"
 _ID = re.compile(r"[0-9]{1,20}")
 # Real tokens are 50 hex characters. Anything outside this set would change the URL path (a "/"),
 # and very short values would not be masked by the log redactor (it ignores < 6 characters).
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,200}")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}$")
-# A group chat id: `<digits>-<digits>@g.us` (older groups) or `<18 digits>@g.us` (A.0).
-_GROUP = re.compile(r"[0-9]{1,30}(?:-[0-9]{1,30})?@g\.us")
 # Hosts of Green-API itself, where an instance's `api` label has a `media` twin (A.0).
 _GREEN_DOMAINS = ("green-api.com", "greenapi.com")
 MAX_RECEIVE_TIMEOUT = 60  # receiveNotification's longest documented wait (A.9)
-# Caps on what one notification can carry into the bot (WhatsApp's own text limit is 65536).
-_MAX_TEXT = 65536
-_MAX_NAME = 128
-_MAX_URL = 4096
 
 
 def parse_credentials(credentials: Mapping[str, str] | None, default_api_url: str) -> Line:
@@ -163,7 +121,7 @@ def normalise_api_url(value: str) -> str:
 def chat_id(phone: str) -> str:
     """International digits → `<digits>@c.us`; a group id (`…@g.us`) passes unchanged."""
     if phone.strip().lower().endswith("@g.us"):
-        if not _GROUP.fullmatch(phone.strip()):
+        if not GROUP_ID.fullmatch(phone.strip()):
             raise InvalidRequestError("Green-API: that group id is not one Green-API uses")
         return phone.strip()
     number = digits(phone)
@@ -199,308 +157,6 @@ def file_name_for(url: str, given: str | None) -> str:
             else "Green-API: cannot tell the file type from the URL; give a file name"
         )
     return name
-
-
-def parse_state(body: Any) -> tuple[LineState, str]:
-    """`null` (still being created) → provisioning; unknown words → UNKNOWN with the word kept."""
-    if body is None:
-        return LineState.PROVISIONING, ""
-    if not isinstance(body, dict):
-        raise UpstreamError("Green-API: getStateInstance reply is not an object")
-    raw = body.get("stateInstance")
-    if raw is None:
-        return LineState.PROVISIONING, ""
-    raw = str(raw)
-    return _STATES.get(raw.strip().lower(), LineState.UNKNOWN), raw
-
-
-def parse_qr(body: Any) -> tuple[LineState, Qr | None, str]:
-    """A `qr` reply → the state it implies, the QR, and the raw word for /status."""
-    if not isinstance(body, dict):
-        raise UpstreamError("Green-API: qr reply is not an object")
-    kind = str(body.get("type") or "")
-    message = str(body.get("message") or "")
-    if kind == "qrCode":
-        return LineState.AWAITING_QR, _qr(message), "notAuthorized"
-    if kind == "alreadyLogged":
-        # Linked between our getStateInstance and this call.
-        return LineState.AUTHORIZED, None, "authorized"
-    if kind == "error" and "instance has auth" in message.lower():
-        # Stale auth data on Green's side: only a logout brings a QR back (A.2).
-        return LineState.AWAITING_QR, None, STALE_AUTH_RAW
-    return LineState.AWAITING_QR, None, "notAuthorized"
-
-
-def _qr(message: str) -> Qr | None:
-    try:
-        image = base64.b64decode(message, validate=True)
-    except (binascii.Error, ValueError):
-        # Not bare base64: maybe a data URI, or (some day) the QR text itself.
-        return qr_from_text(message)
-    return qr_from_image(image) if image else None
-
-
-def parse_delivery(body: Any, message_id: str) -> Delivery:
-    if not isinstance(body, list):
-        raise UpstreamError("Green-API: lastOutgoingMessages reply is not a list")
-    for entry in body:
-        if isinstance(entry, dict) and str(entry.get("idMessage")) == message_id:
-            raw = str(entry.get("statusMessage") or "")
-            delivery = _DELIVERY.get(raw.lower())
-            if delivery is None:
-                log.info("Green-API: unknown statusMessage %r, taken as queued", raw)
-                return Delivery.QUEUED
-            return delivery
-    raise NotFoundError(f"Green-API: message {message_id} is not in the outgoing journal")
-
-
-def parse_notification(body: Any) -> list[Event]:
-    """One notification's `body` (A.9) → its events, in order. Never raises: what Green sends is
-    typed loosely and an odd shape must not block the queue, so it gives no events (and the caller
-    acknowledges it all the same). Types the bot has no use for (deviceInfo, quotaExceeded,
-    statusInstanceChanged, …) give no events either.
-
-    Messages the account wrote itself (`outgoingMessageReceived` on the phone,
-    `outgoingAPIMessageReceived` through the API) come back as `Inbound` with `from_me=True`,
-    which the caller never forwards. An incoming call gives one CALL line at its `offer`; the
-    call's outcome that follows is dropped.
-    """
-    if not isinstance(body, dict):
-        return []
-    kind = body.get("typeWebhook")
-    if kind == "incomingMessageReceived":
-        return _listed(_inbound(body, from_me=False))
-    if kind in ("outgoingMessageReceived", "outgoingAPIMessageReceived"):
-        return _listed(_inbound(body, from_me=True))
-    if kind == "outgoingMessageStatus":
-        return _listed(_delivery_update(body))
-    if kind == "stateInstanceChanged":
-        raw = _text(body.get("stateInstance"), _MAX_NAME).strip()
-        if not raw:
-            return []
-        state = _STATES.get(raw.lower(), LineState.UNKNOWN)
-        return [StateChange(state=state, raw=raw, at=_when(body.get("timestamp")))]
-    if kind == "incomingCall":
-        return _listed(_call_event(body))
-    return []
-
-
-_FILE_KINDS: dict[str, MessageKind] = {
-    "imageMessage": MessageKind.IMAGE,
-    "videoMessage": MessageKind.VIDEO,
-    "documentMessage": MessageKind.DOCUMENT,
-    "audioMessage": MessageKind.AUDIO,  # VOICE when it is a push-to-talk note
-    "stickerMessage": MessageKind.STICKER,
-}
-
-
-def _listed(event: Event | None) -> list[Event]:
-    return [] if event is None else [event]
-
-
-def _inbound(body: dict[Any, Any], *, from_me: bool) -> Inbound | None:
-    message_id = _text(body.get("idMessage"), _MAX_NAME).strip()
-    sender_data = _object(body.get("senderData"))
-    message = _object(body.get("messageData"))
-    raw_chat = _text(sender_data.get("chatId"), _MAX_NAME).strip()
-    sender = _person(sender_data.get("sender"))
-    if _GROUP.fullmatch(raw_chat):
-        chat, group_name = raw_chat, _name(sender_data.get("chatName"))
-    else:
-        # A personal chat; an `@lid` or broadcast id is no number to answer, so the sender's is.
-        chat, group_name = _person(raw_chat) or sender, None
-        sender = sender or chat
-    if not message_id or not chat:
-        return None
-    name = _name(sender_data.get("senderContactName")) or _name(sender_data.get("senderName"))
-    inbound = Inbound(
-        id=message_id,
-        chat=chat,
-        sender=sender,
-        sender_name=name,
-        group_name=group_name,
-        sent_at=_when(body.get("timestamp")),
-        from_me=from_me,
-    )
-    return _with_content(inbound, message)
-
-
-def _with_content(inbound: Inbound, message: dict[Any, Any]) -> Inbound:
-    """Fill kind, text and file fields from `messageData` by its `typeMessage`."""
-    type_message = _text(message.get("typeMessage"), _MAX_NAME).strip()
-    if type_message == "textMessage":
-        text = _object(message.get("textMessageData")).get("textMessage")
-        return replace(inbound, kind=MessageKind.TEXT, text=_text(text))
-    if type_message in ("extendedTextMessage", "quotedMessage"):
-        text = _object(message.get("extendedTextMessageData")).get("text")
-        return replace(inbound, kind=MessageKind.TEXT, text=_text(text))
-    if type_message in _FILE_KINDS:
-        data = _object(message.get("fileMessageData"))
-        mime = _text(data.get("mimeType"), _MAX_NAME).strip().lower() or None
-        kind = _FILE_KINDS[type_message]
-        if kind is MessageKind.AUDIO and (mime or "").startswith("audio/ogg"):
-            kind = MessageKind.VOICE  # WhatsApp records push-to-talk notes as Ogg Opus
-        url = _text(data.get("downloadUrl"), _MAX_URL).strip()
-        return replace(
-            inbound,
-            kind=kind,
-            text=_text(data.get("caption")),
-            media_url=url or None,
-            file_name=_name(data.get("fileName")),
-            mime_type=mime,
-        )
-    if type_message == "locationMessage":
-        data = _object(message.get("locationMessageData"))
-        return replace(inbound, kind=MessageKind.LOCATION, details=_location(data))
-    if type_message == "contactMessage":
-        data = _object(message.get("contactMessageData"))
-        return replace(
-            inbound, kind=MessageKind.CONTACT, details=_name(data.get("displayName")) or ""
-        )
-    return replace(inbound, kind=MessageKind.OTHER, details=type_message or "unknown")
-
-
-def _delivery_update(body: dict[Any, Any]) -> DeliveryUpdate | None:
-    message_id = _text(body.get("idMessage"), _MAX_NAME).strip()
-    raw = _text(body.get("status"), _MAX_NAME).strip()
-    delivery = _DELIVERY.get(raw.lower())
-    if not message_id or delivery is None:
-        return None
-    reason = raw if delivery is Delivery.FAILED else ""
-    return DeliveryUpdate(message_id=message_id, delivery=delivery, reason=reason)
-
-
-def _call_event(body: dict[Any, Any]) -> Inbound | None:
-    if _text(body.get("status"), _MAX_NAME).strip() not in ("offer", ""):
-        return None  # pickUp / hangUp / missed / declined: how the call ended, already shown
-    message_id = _text(body.get("idMessage"), _MAX_NAME).strip()
-    caller = _person(body.get("from"))
-    if not message_id or not caller:
-        return None
-    return Inbound(
-        id=message_id,
-        chat=caller,
-        sender=caller,
-        kind=MessageKind.CALL,
-        sent_at=_when(body.get("timestamp")),
-    )
-
-
-def _object(value: Any) -> dict[Any, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any, limit: int = _MAX_TEXT) -> str:
-    """A string field, cut to `limit`; anything that is not a string counts as absent."""
-    return value[:limit] if isinstance(value, str) else ""
-
-
-def _name(value: Any) -> str | None:
-    """A one-line name of at most 128 characters, or None."""
-    name = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", _text(value, 4 * _MAX_NAME)).split())
-    return name[:_MAX_NAME] or None
-
-
-def _person(value: Any) -> str:
-    """`79001234567@c.us`, `79001234567:3@c.us`, `…@s.whatsapp.net` → the digits (A.0);
-    ids of other kinds (`@lid`, `@g.us`, `status@broadcast`) → ""."""
-    text = _text(value, _MAX_NAME).strip()
-    local, _, domain = text.partition("@")
-    if domain.lower() not in ("", "c.us", "s.whatsapp.net"):
-        return ""
-    number = digits(local.split(":", 1)[0])
-    return number if len(number) <= 15 else ""
-
-
-def _when(value: Any) -> datetime | None:
-    """Unix seconds → an aware UTC datetime; None for anything else."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if not math.isfinite(value) or not 0 < value < 10**11:
-        return None
-    return datetime.fromtimestamp(value, tz=UTC)
-
-
-def _location(data: dict[Any, Any]) -> str:
-    """`lat,lng name` (the name, else the address, when there is one)."""
-    lat, lng = data.get("latitude"), data.get("longitude")
-    numbers = [
-        v
-        for v in (lat, lng)
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    ]
-    name = _name(data.get("nameLocation")) or _name(data.get("address")) or ""
-    if len(numbers) != 2 or abs(numbers[0]) > 90 or abs(numbers[1]) > 180:
-        return name
-    point = ",".join(f"{v:.6f}".rstrip("0").rstrip(".") for v in numbers)
-    return f"{point} {name}".strip()
-
-
-def _error_text(response: httpx.Response) -> str:
-    """The error's words: a plain-text body, or the message field of a JSON one."""
-    text = response.text.strip()
-    try:
-        body = response.json()
-    except ValueError:
-        return text[:200]
-    if isinstance(body, dict):
-        for key in ("message", "description", "error", "error_text"):
-            if isinstance(body.get(key), str) and body[key]:
-                return str(body[key])[:200]
-    return text[:200]
-
-
-def _quota_detail(response: httpx.Response) -> str:
-    """Short and without the phone numbers that the 466 description lists."""
-    try:
-        body = response.json()
-    except ValueError:
-        return "Green-API: monthly quota exceeded"
-    parts = []
-    if isinstance(body, dict):
-        for key in ("correspondentsStatus", "invokeStatus"):
-            status = body.get(key)
-            if isinstance(status, dict) and "EXCEEDED" in str(status.get("status", "")):
-                parts.append(
-                    f"{status.get('method')} {status.get('used')}/{status.get('total')} "
-                    f"({status.get('status')})"
-                )
-    return "Green-API: monthly quota exceeded" + (": " + ", ".join(parts) if parts else "")
-
-
-def raise_for_status(response: httpx.Response, method: str) -> None:
-    """Map Green-API's HTTP codes to the error tree (A.11, E.3); 5xx never get here."""
-    status = response.status_code
-    if status < 400:
-        return
-    text = _error_text(response)
-    where = f"Green-API {method}"
-    if status == 400:
-        lowered = text.lower()
-        if "not authorized" in lowered or "starting" in lowered:
-            raise NotReadyError(f"{where}: {text}")
-        if "expired" in lowered:  # "Instance account is expired. Renew your instance…"
-            raise QuotaError(f"{where}: {text}")
-        if "deleted" in lowered:  # "Instance is deleted"
-            raise NotFoundError(f"{where}: {text}")
-        raise InvalidRequestError(f"{where}: {text}")
-    if status == 401:
-        raise AuthError(f"{where}: wrong apiTokenInstance")
-    if status == 403:
-        raise AuthError(f"{where}: wrong idInstance (or apiUrl)")
-    if status == 404:
-        raise InvalidRequestError(f"{where}: no such method for this HTTP verb")
-    if status == 429:
-        seconds = retry_after(response)
-        # Without the header: one second, since every Green-API limit is per second (A.12).
-        raise RateLimitedError(
-            f"{where}: too many requests", retry_after=1.0 if seconds is None else seconds
-        )
-    if status == 466:
-        raise QuotaError(_quota_detail(response))
-    if status == 499:
-        raise UpstreamError(f"{where}: HTTP 499 (client closed request)")
-    raise InvalidRequestError(f"{where}: HTTP {status}: {text}")
 
 
 def _scrubbed(exc: GatewayError, token: str) -> GatewayError | None:
@@ -592,7 +248,7 @@ class GreenApiGateway(Gateway):
         if quoted:
             payload["quotedMessageId"] = quoted
         body = await self._call(line, "POST", "sendMessage", json=payload, idempotent=False)
-        return _sent(body, "sendMessage")
+        return parse_sent(body, "sendMessage")
 
     async def send_file(
         self,
@@ -624,7 +280,7 @@ class GreenApiGateway(Gateway):
             base_url=media_url_for(self._api_url(line)),
             http_timeout=self.media_timeout,
         )
-        return _sent(body, "sendFileByUpload")
+        return parse_sent(body, "sendFileByUpload")
 
     async def send_media(
         self,
@@ -645,7 +301,7 @@ class GreenApiGateway(Gateway):
         if caption:
             payload["caption"] = caption
         body = await self._call(line, "POST", "sendFileByUrl", json=payload, idempotent=False)
-        return _sent(body, "sendFileByUrl")
+        return parse_sent(body, "sendFileByUrl")
 
     async def delivery(self, line: Line, message_id: str) -> Delivery:
         """From the outgoing journal: there is no per-message status method (A.8)."""
@@ -794,9 +450,3 @@ class GreenApiGateway(Gateway):
             if clean is None:
                 raise
             raise clean from None
-
-
-def _sent(body: Any, method: str) -> SentMessage:
-    if not isinstance(body, dict) or not body.get("idMessage"):
-        raise UpstreamError(f"Green-API: {method} reply has no idMessage")
-    return SentMessage(message_id=str(body["idMessage"]))

@@ -24,7 +24,8 @@ import contextlib
 import logging
 
 from bot.gateways.base import GatewayError, InvalidRequestError, LineState, MessageKind
-from bot.gateways.hci import HciClient, HciContact, HciMessage
+from bot.gateways.hci import HciClient
+from bot.gateways.hci_replies import HciContact, HciMessage
 from bot.services.desk import DeskService
 from bot.services.leases import Leases
 from bot.services.ports import UiUnavailable

@@ -35,7 +35,8 @@ from bot.gateways.base import (
     RateLimitedError,
     UpstreamError,
 )
-from bot.gateways.greenapi import STALE_AUTH_RAW, GreenApiGateway, parse_credentials
+from bot.gateways.greenapi import GreenApiGateway, parse_credentials
+from bot.gateways.greenapi_replies import STALE_AUTH_RAW
 from bot.logs import RedactingFormatter
 from tests.fakes.greenapi import DELETED, EXPIRED, FakeGreenApi, GreenTimeline
 from tests.fakes.server import free_port

@@ -37,7 +37,8 @@ from bot.gateways.base import (
     UnsafeUrlError,
     UpstreamError,
 )
-from bot.gateways.greenapi import GreenApiGateway, chat_id, media_url_for, parse_notification
+from bot.gateways.greenapi import GreenApiGateway, chat_id, media_url_for
+from bot.gateways.greenapi_notifications import parse_notification
 from tests.fakes.greenapi import (
     PEER_NAME,
     PEER_PHONE,

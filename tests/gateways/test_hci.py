@@ -28,7 +28,8 @@ from bot.gateways.base import (
     UnsafeUrlError,
     UpstreamError,
 )
-from bot.gateways.hci import HciArea, HciClient, HciContact, HciMessage, HciOperator, file_type
+from bot.gateways.hci import HciClient, file_type
+from bot.gateways.hci_replies import HciArea, HciContact, HciMessage, HciOperator
 from tests.fakes.hci import ATTACHMENT, CONTROLLER_PORT, MANAGER_NUMBER, FakeHci, HciMedia
 
 CUSTOMER = "5511988887777"

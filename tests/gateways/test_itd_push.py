@@ -34,7 +34,8 @@ from bot.gateways.base import (
     UnsafeUrlError,
     UnsupportedError,
 )
-from bot.gateways.itd import ItdGateway, parse_push
+from bot.gateways.itd import ItdGateway
+from bot.gateways.itd_push import parse_push
 from tests.conftest import wait_until
 from tests.fakes.itd import FakeItd, ItdTimeline
 from tests.fakes.server import BackgroundServer, free_port
