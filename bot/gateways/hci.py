@@ -26,7 +26,7 @@ operators, contacts and messages as `HciArea`, `HciOperator`, `HciContact`, `Hci
 Choices where the seed is silent ([H]):
 
 - **Auth header.** The seed shows none. `Authorization: Bearer <token>` by default, or the bare
-  token in the header HCI_AUTH_HEADER names (`bot.gateways.itd.auth_headers`, as ITD). The token
+  token in the header HCI_AUTH_HEADER names (`bot.gateways.http.auth_headers`, as ITD). The token
   is registered with `bot.logs.secrets`.
 - **Numbers.** The seed shows the manager's `number`, `contactId` and `contactNumber` as JSON
   numbers, so they are sent as numbers (international digits; a value with a leading 0 or more
@@ -83,14 +83,12 @@ from bot.gateways.hci_replies import (
     parse_sent_id,
     reply_data,
 )
-from bot.gateways.http import GatewayHttp
-from bot.gateways.itd import auth_headers
+from bot.gateways.http import GatewayHttp, auth_headers
 from bot.gateways.media import MediaFetcher
 from bot.logs import mask_phone, secrets
 
 log = logging.getLogger(__name__)
 
-FILE_TYPES = ("image", "pdf", "audio", "video")
 UPLOAD_TIMEOUT = 120.0  # a file goes out as base64 inside the JSON body
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -204,3 +205,14 @@ def sent_body(response: httpx.Response, name: str) -> Any:
         if response.status_code < 300:
             raise NetworkError(f"{name}: unreadable answer to a send", request_sent=True) from None
         raise UpstreamError(f"{name}: not JSON (HTTP {response.status_code})") from None
+
+
+def auth_headers(token: str, auth_header: str = "Authorization") -> dict[str, str]:
+    """The header that carries an operator's token where the seed does not say (ITD, HCI):
+    `Authorization: Bearer <token>`, or the bare token in the header `auth_header` names."""
+    bare = re.sub(r"(?i)^bearer\s+", "", token.strip())
+    if not bare:
+        return {}  # no token configured: the gateway answers 401; "Bearer " is not a header
+    if auth_header.strip().lower() == "authorization":
+        return {"Authorization": f"Bearer {bare}"}
+    return {auth_header.strip(): bare}

@@ -81,7 +81,7 @@ from bot.gateways.base import (
     SentMessage,
     UnsupportedError,
 )
-from bot.gateways.http import GatewayHttp
+from bot.gateways.http import GatewayHttp, auth_headers
 from bot.gateways.itd_push import parse_push
 from bot.gateways.itd_replies import parse_credits, parse_delivery, parse_envelope
 from bot.gateways.media import MediaFetcher
@@ -91,16 +91,6 @@ log = logging.getLogger(__name__)
 
 LINE_ID = "itd"  # the one (operator's) line; Line.instance_id for every ITD chat
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp"})
-
-
-def auth_headers(token: str, auth_header: str = "Authorization") -> dict[str, str]:
-    """The header that carries the TOKEN API (name configurable: the seed lost that page)."""
-    bare = re.sub(r"(?i)^bearer\s+", "", token.strip())
-    if not bare:
-        return {}  # no token configured: ITD answers 401 (AuthError); "Bearer " is not a header
-    if auth_header.strip().lower() == "authorization":
-        return {"Authorization": f"Bearer {bare}"}
-    return {auth_header.strip(): bare}
 
 
 def split_phone(phone: str) -> tuple[str, str]:

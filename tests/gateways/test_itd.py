@@ -23,7 +23,8 @@ from bot.gateways.base import (
     QuotaError,
     UpstreamError,
 )
-from bot.gateways.itd import ItdGateway, auth_headers, split_phone
+from bot.gateways.http import auth_headers
+from bot.gateways.itd import ItdGateway, split_phone
 from bot.gateways.itd_replies import parse_credits
 from bot.logs import secrets
 from tests.fakes.itd import (
