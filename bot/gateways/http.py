@@ -4,6 +4,11 @@ Retries happen only where repeating is safe: reads (`idempotent=True`) after a n
 5xx, and any call whose request never left this machine (connection refused / connect timeout).
 After `breaker_threshold` consecutive failures the gateway is considered down for
 `breaker_cooldown` seconds and calls fail at once, so users get a quick answer instead of a hang.
+
+Calls wait for one of the client's `MAX_CONNECTIONS` connections in a semaphore of our own, not in
+httpx's pool: httpcore scans its whole queue on every request, so thousands of waiting status
+polls made every call cost milliseconds of the event loop, and its pool timeout then failed calls
+that never reached the gateway (which opened the breaker on a healthy gateway).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from bot.logs import secrets
 from bot.metrics import GATEWAY_CALLS, GATEWAY_SECONDS, api_method
 
 log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 50  # per gateway: calls in flight at once; the others wait their turn
 
 
 class GatewayHttp:
@@ -46,8 +53,9 @@ class GatewayHttp:
             base_url=base_url.rstrip("/") + "/",
             headers=dict(headers or {}),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=20),
         )
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self.retries = retries
         self.backoff = backoff
         self.breaker_threshold = breaker_threshold
@@ -125,20 +133,21 @@ class GatewayHttp:
         http_timeout: float | None = None,
     ) -> httpx.Response:
         try:
-            response = await self.client.request(
-                method,
-                path,
-                params=params,
-                data=data,
-                json=json,
-                headers=headers,
-                files=files,
-                timeout=(
-                    httpx.USE_CLIENT_DEFAULT
-                    if http_timeout is None
-                    else httpx.Timeout(http_timeout, connect=min(http_timeout, 5.0))
-                ),
-            )
+            async with self._slots:
+                response = await self.client.request(
+                    method,
+                    path,
+                    params=params,
+                    data=data,
+                    json=json,
+                    headers=headers,
+                    files=files,
+                    timeout=(
+                        httpx.USE_CLIENT_DEFAULT
+                        if http_timeout is None
+                        else httpx.Timeout(http_timeout, connect=min(http_timeout, 5.0))
+                    ),
+                )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise NetworkError(
                 f"{self.name}: cannot connect ({type(exc).__name__})", request_sent=False

@@ -127,21 +127,35 @@ class ConnectService:
     async def adopt(self) -> int:
         """Take over every attempt nobody runs (its replica stopped or died), and stop running
         the ones another replica has taken or cancelled. Returns how many were taken over."""
-        orphans = await WhatsAppChat.filter(
-            self.leases.free(), state__in=CONNECTING, connect_deadline__not_isnull=True
-        ).values("id")
-        mine = await self.leases.claim_lines([int(row["id"]) for row in orphans])
-        running = await WhatsAppChat.filter(
-            id__in=list(mine), state__in=CONNECTING, connect_deadline__not_isnull=True
-        ).prefetch_related("owner")
-        for chat_id in self._watching.keys() - {chat.id for chat in running}:
-            task = self._tasks.get(self._watching.pop(chat_id))
-            if task is not None:
-                log.info("connect: chat %s is no longer ours; its watcher stops", chat_id)
-                task.cancel()
+        # Only attempts watched before this pass are judged by it: one that stores its row
+        # meanwhile is not in the answers below, and must not be stopped for that.
+        watched = dict(self._watching)
+        connecting = Q(state__in=CONNECTING, connect_deadline__not_isnull=True)
+        expired = Q(lease_until__isnull=True) | Q(lease_until__lt=_now())
+        orphans = await WhatsAppChat.filter(connecting, expired).values("id")
+        if orphans:
+            await self.leases.claim_lines([int(row["id"]) for row in orphans])
+        # Ids only: with thousands of people connecting, loading every row each second would
+        # keep the event loop busy.
+        mine = await WhatsAppChat.filter(connecting, lease_holder=self.leases.holder).values("id")
+        ours = {int(row["id"]) for row in mine}
+        for chat_id, user_id in watched.items():
+            if chat_id not in ours and self._watching.get(chat_id) == user_id:
+                del self._watching[chat_id]
+                task = self._tasks.get(user_id)
+                if task is not None:
+                    log.info("connect: chat %s is no longer ours; its watcher stops", chat_id)
+                    task.cancel()
+        unwatched = [chat_id for chat_id in ours if chat_id not in self._watching]
+        running = (
+            await WhatsAppChat.filter(connecting, id__in=unwatched).prefetch_related("owner")
+            if unwatched
+            else []
+        )
         adopted = 0
         for chat in running:
-            if chat.id not in self._watching:
+            # Skipped: an attempt of this replica that is storing the row right now.
+            if chat.id not in self._watching and chat.owner.id not in self._tasks:
                 await User.filter(id=chat.owner.id).update(connecting=True)
                 self._watching[chat.id] = chat.owner.id
                 self._spawn(chat.owner.id, self._watch(chat, chat.owner.language))

@@ -67,7 +67,10 @@ class ConnectView(Protocol):
 class SendView(Protocol):
     async def update(
         self, message: OutgoingMessage, lang: str, error: GatewayError | None
-    ) -> None: ...
+    ) -> int | None:
+        """Show the message's status: edit its confirmation (`ui_message_id`), or send one when
+        it has none (or it cannot be edited); returns the id of a message sent, else None."""
+        ...
 
 
 class LinkView(Protocol):

@@ -18,6 +18,9 @@ Rules (what makes "nothing lost, nothing sent twice" hold):
   gateway as bytes, or as a short-lived link the bot serves (ITD fetches files by URL).
 - Ticks: the gateway's delivery news moves a sent row forward only (sent → delivered → read, or
   failed with the gateway's reason), and the confirmation in Telegram is edited to match.
+- One Bot API call per message in the common case (each counts against Telegram's 30 a second):
+  the confirmation is sent once the gateway took the message (or it failed), and only edited
+  after that. It is sent earlier only when pacing holds the message back, or at its first retry.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ _TICKS = {
 _RANK = {MessageStatus.SENT: 1, MessageStatus.DELIVERED: 2, MessageStatus.READ: 3}
 # A crashed handler's row is picked up by the worker after this grace, not lost.
 ACCEPT_GRACE = timedelta(seconds=10)
+BATCH = 50  # rows the worker claims in one pass
 
 
 class NoActiveChat(Exception):
@@ -119,6 +123,7 @@ class Draft:
 class Accepted:
     message: OutgoingMessage
     new: bool  # False: the same Telegram message was accepted before
+    wait: float = 0.0  # seconds until the line's pacing lets the next message out
 
 
 class SendService:
@@ -151,6 +156,8 @@ class SendService:
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        # Messages whose first confirmation is being sent, by id (see `_finish`).
+        self._confirming: dict[int, asyncio.Event] = {}
 
     async def active_chat(self, user: User) -> WhatsAppChat:
         chat = (
@@ -214,10 +221,13 @@ class SendService:
             )
             return Accepted(twin, new=False)
         log.info("outbox: message %s to %s accepted", message.id, mask_phone(draft.recipient))
-        return Accepted(message, new=True)
+        due = chat.next_send_at
+        wait = (due - _now()).total_seconds() if due is not None else 0.0
+        return Accepted(message, new=True, wait=max(0.0, wait))
 
     async def release(self, message: OutgoingMessage, ui_message_id: int | None) -> datetime:
-        """The confirmation is on screen: schedule the message at its pacing slot and wake the worker."""
+        """Schedule the message at its pacing slot and wake the worker. `ui_message_id`: its
+        confirmation, when one is on screen already (else it is sent once the gateway answered)."""
         chat = await WhatsAppChat.get(id=message.chat_id)  # type: ignore[attr-defined]
         slot = max(_now(), chat.next_send_at or _now())
         chat.next_send_at = slot + self.spacing
@@ -276,34 +286,48 @@ class SendService:
                 if loop.time() >= next_recovery:  # another replica may have died mid-call
                     await self._recover()
                     next_recovery = loop.time() + self.leases.seconds / 3
-                for message in (
+                due = (
                     await OutgoingMessage.filter(
                         status=MessageStatus.QUEUED, next_attempt_at__lte=_now()
                     )
                     .order_by("next_attempt_at", "id")
-                    .limit(50)
-                ):
-                    if await self._claim(message):
-                        task = asyncio.create_task(self._deliver(message))
-                        self._inflight.add(task)
-                        task.add_done_callback(self._inflight.discard)
+                    .limit(BATCH)
+                )
+                for message in await self._claim(due):
+                    task = asyncio.create_task(self._deliver(message))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._inflight.discard)
+                if len(due) == BATCH:  # more may be due: the next pass at once, not in a tick
+                    self._wake.set()
             except Exception:  # the loop must outlive a database hiccup
                 log.exception("outbox: worker pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.tick)
 
-    async def _claim(self, message: OutgoingMessage) -> bool:
-        claimed = await OutgoingMessage.filter(id=message.id, status=MessageStatus.QUEUED).update(
+    async def _claim(self, due: list[OutgoingMessage]) -> list[OutgoingMessage]:
+        """The rows of `due` this replica now sends: one conditional update for the batch (a
+        row another replica took meanwhile is not queued any more), then which rows it took."""
+        if not due:
+            return []
+        ids = [message.id for message in due]
+        await OutgoingMessage.filter(id__in=ids, status=MessageStatus.QUEUED).update(
             status=MessageStatus.SENDING,
             attempts=F("attempts") + 1,
             lease_holder=self.leases.holder,
             lease_until=self.leases.until,
         )
-        message.attempts += 1
-        return bool(claimed)
+        # Ours and sending: claimed just now (no row of ours was queued but already sending).
+        mine = await OutgoingMessage.filter(
+            id__in=ids, status=MessageStatus.SENDING, lease_holder=self.leases.holder
+        ).values("id")
+        taken = {int(row["id"]) for row in mine}
+        claimed = [message for message in due if message.id in taken]
+        for message in claimed:
+            message.attempts += 1
+        return claimed
 
     async def _deliver(self, message: OutgoingMessage) -> None:
-        chat = await WhatsAppChat.get(id=message.chat_id)  # type: ignore[attr-defined]
+        chat = await WhatsAppChat.get(id=message.chat_id).select_related("owner")  # type: ignore[attr-defined]
         if chat.state is not LineState.AUTHORIZED:
             await self._finish(message, MessageStatus.FAILED, error=f"line {chat.state}")
             return
@@ -323,7 +347,7 @@ class SendService:
             await self._retry_later(message, None)
             return
         message.gateway_message_id = (sent.message_id or "")[:255] or None
-        await self._finish(message, MessageStatus.SENT)
+        await self._finish(message, MessageStatus.SENT, chat=chat)
 
     async def _call_gateway(
         self, message: OutgoingMessage, gateway: Gateway, line: Line
@@ -382,6 +406,11 @@ class SendService:
             error = str(exc.kind) if exc else str(ErrorKind.NETWORK)
             await self._finish(message, MessageStatus.FAILED, error=error, exc=exc)
             return
+        if message.ui_message_id is None:
+            # The first retry: say it is on its way. Before the row is queued again, so the next
+            # attempt sees this confirmation and edits it instead of sending another.
+            message.status = MessageStatus.QUEUED
+            await self._notify(message, exc)
         retry_after = exc.retry_after if exc else None
         delay = max(retry_after or 0.0, self.backoff * 2 ** (message.attempts - 1))
         delay *= 0.75 + random.random() / 2
@@ -400,6 +429,9 @@ class SendService:
         ).first()
         if message is None or status is None:
             return
+        if (pending := self._confirming.get(message.id)) is not None:
+            await pending.wait()  # its first confirmation is on its way: this news edits it
+            await message.refresh_from_db(fields=["ui_message_id"])
         current = _RANK.get(message.status, 0)
         forward = (
             _RANK.get(status, 0) > current if status is not MessageStatus.FAILED else current == 1
@@ -412,7 +444,7 @@ class SendService:
         chat = await WhatsAppChat.get(id=message.chat_id).prefetch_related("owner")  # type: ignore[attr-defined]
         if not chat.owner.blocked_bot:
             with contextlib.suppress(UserUnreachable):
-                await self.view.update(message, chat.owner.language, None)
+                await self._confirm(message, chat.owner.language, None)
         await message.save(update_fields=["status", "error", "updated_at"])
 
     async def _finish(
@@ -422,14 +454,42 @@ class SendService:
         *,
         error: str | None = None,
         exc: GatewayError | None = None,
+        chat: WhatsAppChat | None = None,
     ) -> None:
+        """The outcome, stored, then told (`chat`: the message's line with its owner, if at
+        hand)."""
         message.status, message.error = status, error
-        await message.save(update_fields=["status", "error", "gateway_message_id", "updated_at"])
-        MESSAGES.labels(str(status)).inc()
-        log.info("outbox: message %s %s%s", message.id, status, f" ({error})" if error else "")
-        chat = await WhatsAppChat.get(id=message.chat_id).prefetch_related("owner")  # type: ignore[attr-defined]
+        if message.ui_message_id is None:
+            # Set before the gateway's id is stored: its ticks cannot find the row earlier, and
+            # they wait for the confirmation instead of sending a second one.
+            self._confirming[message.id] = asyncio.Event()
+        try:
+            await message.save(
+                update_fields=["status", "error", "gateway_message_id", "updated_at"]
+            )
+            MESSAGES.labels(str(status)).inc()
+            log.info("outbox: message %s %s%s", message.id, status, f" ({error})" if error else "")
+            await self._notify(message, exc, chat)
+        finally:
+            if (pending := self._confirming.pop(message.id, None)) is not None:
+                pending.set()
+
+    async def _notify(
+        self, message: OutgoingMessage, exc: GatewayError | None, chat: WhatsAppChat | None = None
+    ) -> None:
+        """Tell the owner the message's status (unless they blocked the bot)."""
+        if chat is None:
+            chat = await WhatsAppChat.get(id=message.chat_id).select_related("owner")  # type: ignore[attr-defined]
         if not chat.owner.blocked_bot:
-            await self._tell(self.view.update(message, chat.owner.language, exc))
+            await self._tell(self._confirm(message, chat.owner.language, exc))
+
+    async def _confirm(self, message: OutgoingMessage, lang: str, exc: GatewayError | None) -> None:
+        """Show the status; a confirmation sent just now is kept as the message's own: later news
+        edits it, and a reply to it answers the recipient."""
+        shown = await self.view.update(message, lang, exc)
+        if shown is not None and shown != message.ui_message_id:
+            message.ui_message_id = shown
+            await OutgoingMessage.filter(id=message.id).update(ui_message_id=shown)
 
     @staticmethod
     async def _tell(notice: Awaitable[None]) -> None:

@@ -143,10 +143,13 @@ class TelegramViews:
 
     # --- send
 
-    async def update(self, message: OutgoingMessage, lang: str, error: GatewayError | None) -> None:
+    async def update(
+        self, message: OutgoingMessage, lang: str, error: GatewayError | None
+    ) -> int | None:
         phone = recipient_label(message.recipient, message.recipient_name)
         markup = None
         ticks = {
+            MessageStatus.QUEUED: "send_queued",  # on its way again after a failed attempt
             MessageStatus.SENT: "send_sent",
             MessageStatus.DELIVERED: "send_delivered",
             MessageStatus.READ: "send_read",
@@ -168,19 +171,17 @@ class TelegramViews:
                 markup = keyboards.send_again(lang, message.id)
         ui = Ui(message.source_chat_id, message.ui_message_id or 0)
         if message.ui_message_id:
-            await self._edit_text(ui, text, markup, reply_to=message.source_message_id)
-        else:
-            await self._send(ui.chat_id, text, markup, reply_to=message.source_message_id)
-
-    async def queued(self, chat_id: int, reply_to: int, lang: str, recipient: str) -> int:
-        sent = await self._send(chat_id, t(lang, "send_queued", phone=recipient), None, reply_to)
+            return await self._edit_text(ui, text, markup, reply_to=message.source_message_id)
+        sent = await self._send(ui.chat_id, text, markup, reply_to=message.source_message_id)
         return sent.message_id
 
     async def queued_later(
-        self, chat_id: int, message_id: int, lang: str, recipient: str, seconds: int
-    ) -> None:
+        self, chat_id: int, reply_to: int, lang: str, recipient: str, seconds: int
+    ) -> int:
+        """The confirmation of a message that pacing holds back; returns its id."""
         text = t(lang, "send_queued_later", phone=recipient, seconds=seconds)
-        await self._edit_text(Ui(chat_id, message_id), text, None)
+        sent = await self._send(chat_id, text, None, reply_to)
+        return sent.message_id
 
     # --- links
 
@@ -204,7 +205,8 @@ class TelegramViews:
 
     async def _edit_text(
         self, ui: Ui, text: str, markup: InlineKeyboardMarkup | None, reply_to: int | None = None
-    ) -> None:
+    ) -> int | None:
+        """Edit the message; the id of a new message when it had to say it in one instead."""
         try:
             await reach(
                 self.bot.edit_message_text(
@@ -213,9 +215,10 @@ class TelegramViews:
             )
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
-                return
+                return None
             # Deleted by the person, or not a text message: say it in a new message instead.
-            await self._send(ui.chat_id, text, markup, reply_to)
+            return (await self._send(ui.chat_id, text, markup, reply_to)).message_id
+        return None
 
     async def _delete(self, ui: Ui) -> None:
         with contextlib.suppress(BadRequest):

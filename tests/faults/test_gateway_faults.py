@@ -59,8 +59,9 @@ def settings(
 
 
 async def send(telegram: FakeTelegram, text: str) -> FakeMessage:
-    """/send `text`; returns the confirmation message ("Sending to…")."""
-    return await reply(telegram, USER, f"/send {PHONE} {text}", "Sending to")
+    """/send `text`; returns the confirmation message: "Sending to…" when the first attempt
+    failed, else the outcome itself (it comes once the gateway answered)."""
+    return await reply(telegram, USER, f"/send {PHONE} {text}", timeout=15)
 
 
 async def outcome(telegram: FakeTelegram, confirmation: FakeMessage, words: str) -> FakeMessage:

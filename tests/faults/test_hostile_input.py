@@ -134,7 +134,7 @@ async def test_send_keeps_any_text_exactly_or_says_what_is_missing(
     if not expected:
         assert "text is missing" in answer.content, answer.content
     else:
-        assert "Sending to +7 987 274-50-52" in (answer.history[0].get("text") or "")
+        assert "Sent to +7 987 274-50-52" in (answer.history[0].get("text") or "")
         await wait_until(lambda: len(wappim.sent) > before, 5)
         assert [m.body for m in wappim.sent[before:]] == [expected]
     assert_sane(telegram)
@@ -286,7 +286,7 @@ async def test_unknown_commands_and_ten_thousand_characters(
     # Telegram caps a message at 4096 characters; the bot must still answer sensibly.
     long_text = "<b>&" + "ю" * 9_996
     answer = await answered(telegram, f"/send {PHONE} {long_text}")
-    assert "Sending to" in (answer.history[0].get("text") or "")
+    assert "Sent to" in (answer.history[0].get("text") or "")
     await wait_until(lambda: wappim.sent, 5)
     assert wappim.sent[-1].body == long_text
     await in_thread(telegram.wait_message, USER, "Sent to", after=answer.message_id - 1)

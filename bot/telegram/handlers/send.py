@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from telegram import Update
@@ -150,12 +149,15 @@ class SendCommands:
         queued = accepted.message
         if not accepted.new and (queued.ui_message_id is not None or queued.status.is_final):
             return  # the same Telegram message again (redelivered update): already handled
-        label = recipient_label(queued.recipient, queued.recipient_name)
-        ui_id = await self.views.queued(message.chat_id, message.message_id, lang, label)
-        slot = await self.sender.release(queued, ui_id)
-        wait = (slot - datetime.now(UTC)).total_seconds()
-        if wait >= 2:
-            await self.views.queued_later(message.chat_id, ui_id, lang, label, round(wait))
+        # The confirmation ("✓ Sent", or why not) comes once the gateway answered: one Bot API
+        # call a message. Said now only when pacing holds the message back.
+        ui_id = None
+        if accepted.wait >= 2:
+            label = recipient_label(queued.recipient, queued.recipient_name)
+            ui_id = await self.views.queued_later(
+                message.chat_id, message.message_id, lang, label, round(accepted.wait)
+            )
+        await self.sender.release(queued, ui_id)
 
     async def button(self, update: Update, context: Context) -> None:
         taken = await take_press(update)
