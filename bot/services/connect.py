@@ -27,7 +27,7 @@ from bot.logs import mask_phone
 from bot.metrics import CONNECTS
 from bot.services.leases import Leases
 from bot.services.lines import Lines
-from bot.services.ports import ConnectView, Outcome, Stage, Ui, UserUnreachable
+from bot.services.ports import ConnectView, Outcome, Stage, Ui, UiUnavailable, UserUnreachable
 from bot.services.qr_image import qr_png
 from bot.storage.models import Lease, User, WhatsAppChat
 
@@ -227,6 +227,10 @@ class ConnectService:
         def forget(done: asyncio.Task[None]) -> None:
             if self._tasks.get(user_id) is done:
                 del self._tasks[user_id]
+                # An attempt still in the database (its watcher died, e.g. Telegram was down)
+                # is picked up again by the next `adopt` pass, a second from now.
+                for chat_id in [c for c, u in self._watching.items() if u == user_id]:
+                    del self._watching[chat_id]
             if not done.cancelled() and done.exception() is not None:
                 log.error("connect task failed", exc_info=done.exception())
 
@@ -237,6 +241,12 @@ class ConnectService:
             await coro
         except _Superseded:
             log.info("connect: the attempt of user %s was ended elsewhere", user_id)
+        except UiUnavailable:
+            # With a chat row the attempt resumes (see `forget`); without one, nothing was
+            # shown or taken yet: the person can simply /connect again.
+            log.info("connect: Telegram is unavailable during user %s's attempt", user_id)
+            if await self._connecting_chat(user_id) is None:
+                await self._unlock(user_id)
         except UserUnreachable:
             # They blocked the bot: stop polling and give the line back, no retries into a wall.
             log.info("connect: user %s cannot be reached; attempt abandoned", user_id)

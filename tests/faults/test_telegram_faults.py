@@ -136,3 +136,18 @@ async def test_a_rejected_token_stops_the_start_with_one_line_and_no_token(
     assert "TELEGRAM_BOT_TOKEN" in str(caught.value) and "@BotFather" in str(caught.value)
     assert wrong not in str(caught.value) and "W" * 35 not in str(caught.value)
     assert telegram.calls_of("getUpdates") == []
+
+
+async def test_a_telegram_outage_during_connect_does_not_end_it(
+    bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
+) -> None:
+    await reply(telegram, USER, "/connect")
+    await in_thread(telegram.wait_message, USER, "Linked devices", photo=True)
+    instance = assigned_instance(wappim)
+    telegram.set_down(True)  # the QR rotates meanwhile: showing it fails for a while
+    await asyncio.sleep(1.5)
+    telegram.set_down(False)
+    await asyncio.sleep(1.5)  # polling and the connect watcher come back
+    wappim.scan(instance, name="After Outage", number="79990001122")
+    done = await in_thread(telegram.wait_message, USER, "connected as", timeout=20)
+    assert "After Outage" in done.content
