@@ -13,8 +13,8 @@ line's lease (see `bot.services.leases`; another replica takes the line over if 
 A message is a row before Telegram is asked (unique per line and gateway id: a message the
 gateway gives twice is shown once) and is marked forwarded once Telegram took it. A crash between
 the two shows it once more after the restart (at most one per line and crash); nothing is lost.
-A person who blocked the bot stops their own lines' workers only, and they start again when the
-person writes to the bot.
+A person who blocked the bot stops their own lines' workers only (a desk's line goes on: its team
+answers it), and they start again when the person writes to the bot.
 
 Not forwarded, on purpose: what the account itself sent (from the phone), messages older than
 the link (no history flood), and, while the line is muted, everything (the cursor moves on).
@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
 from bot.gateways.base import (
     DeliveryUpdate,
@@ -130,8 +131,10 @@ class IncomingService:
             if gateway.reception is Reception.POLL
             or (gateway.reception is Reception.PUSH and self.push_server)
         ]
+        # A desk's line keeps receiving when its owner blocked the bot: the team answers it.
+        reachable = Q(owner__blocked_bot=False) | Q(desk__active=True)
         rows = await WhatsAppChat.filter(
-            state=LineState.AUTHORIZED, gateway__in=receiving, owner__blocked_bot=False
+            reachable, state=LineState.AUTHORIZED, gateway__in=receiving
         ).values("id", "lease_holder", "lease_until")
         now = _now()
         free = [
@@ -188,6 +191,7 @@ class IncomingService:
         failures = 0
         chat: WhatsAppChat | None = None
         read_at = 0.0
+        reachable = True
         while True:
             started = loop.time()
             fresh = chat is None or wake.is_set() or failures or started - read_at > REREAD
@@ -195,7 +199,10 @@ class IncomingService:
             if fresh:
                 chat = await WhatsAppChat.get_or_none(id=chat_id).prefetch_related("owner")
                 read_at = started
-            if chat is None or chat.state is not LineState.AUTHORIZED or chat.owner.blocked_bot:
+                reachable = chat is not None and (
+                    not chat.owner.blocked_bot or await self.desk.active_desk(chat) is not None
+                )
+            if chat is None or chat.state is not LineState.AUTHORIZED or not reachable:
                 return
             gateway, line = self.lines.of(chat)
             pause = 0.0

@@ -442,9 +442,10 @@ class SendService:
         if status is MessageStatus.FAILED:
             message.error = (update.reason or "failed")[:255]
         chat = await WhatsAppChat.get(id=message.chat_id).prefetch_related("owner")  # type: ignore[attr-defined]
-        if not chat.owner.blocked_bot:
+        author = await _author(message, chat)
+        if author is not None and not author.blocked_bot:
             with contextlib.suppress(UserUnreachable):
-                await self._confirm(message, chat.owner.language, None)
+                await self._confirm(message, author.language, None)
         await message.save(update_fields=["status", "error", "updated_at"])
 
     async def _finish(
@@ -477,11 +478,12 @@ class SendService:
     async def _notify(
         self, message: OutgoingMessage, exc: GatewayError | None, chat: WhatsAppChat | None = None
     ) -> None:
-        """Tell the owner the message's status (unless they blocked the bot)."""
+        """Tell whoever sent it the message's status (unless they blocked the bot)."""
         if chat is None:
             chat = await WhatsAppChat.get(id=message.chat_id).select_related("owner")  # type: ignore[attr-defined]
-        if not chat.owner.blocked_bot:
-            await self._tell(self._confirm(message, chat.owner.language, exc))
+        author = await _author(message, chat)
+        if author is not None and not author.blocked_bot:
+            await self._tell(self._confirm(message, author.language, exc))
 
     async def _confirm(self, message: OutgoingMessage, lang: str, exc: GatewayError | None) -> None:
         """Show the status; a confirmation sent just now is kept as the message's own: later news
@@ -506,6 +508,13 @@ async def mark_lost(chat: WhatsAppChat, reason: str) -> None:
     """The gateway no longer knows the line (wiped, wrong token, unlinked on the phone)."""
     chat.state, chat.lost_reason = LineState.LOGGED_OUT, reason[:255]
     await chat.save(update_fields=["state", "lost_reason", "updated_at"])
+
+
+async def _author(message: OutgoingMessage, chat: WhatsAppChat) -> User | None:
+    """Who sent the message: the line's owner, or on a team desk one of its members."""
+    if message.source_chat_id == chat.owner.id:
+        return chat.owner
+    return await User.get_or_none(id=message.source_chat_id)
 
 
 def _now() -> datetime:

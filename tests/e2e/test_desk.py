@@ -171,3 +171,21 @@ async def test_desk_off_gives_everything_back_to_the_owner(
     # Only an owner invites: a member without a line of their own is told what is missing.
     await answer_to(telegram, OTHER_USER, "/desk invite", "linked WhatsApp line first")
     await answer_to(telegram, USER, "/desk invite", "not a team desk")
+
+
+async def test_the_team_goes_on_when_the_owner_blocked_the_bot(
+    bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
+) -> None:
+    instance = await team(telegram, wappim)
+    telegram.block(USER)
+    wappim.receive(instance, phone=CUSTOMER, body="anyone there?", sender_name="Maria")
+    first = await card(telegram, OTHER_USER, "anyone there?")
+    await asyncio.sleep(1.5)  # a supervision pass: the line's worker keeps running
+    wappim.receive(instance, phone=CUSTOMER, body="hello??", sender_name="Maria")
+    await card(telegram, THIRD, "hello??")
+    telegram.press(OTHER_USER, first.message_id, first.button_data("Take"))
+    await wait_until(lambda: telegram.message(OTHER_USER, first.message_id).edits, 5)
+    # Bob's answer is confirmed to Bob, whatever the owner did.
+    answer = said(telegram, OTHER_USER, "Yes, Bob here", reply_to=first.message_id)
+    await card(telegram, OTHER_USER, "Sent to", after=answer)
+    assert wappim.sent[-1].body == "Yes, Bob here"
