@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
 
 from bot.gateways.base import (
     Delivery,
@@ -228,13 +229,16 @@ class SendService:
     async def release(self, message: OutgoingMessage, ui_message_id: int | None) -> datetime:
         """Schedule the message at its pacing slot and wake the worker. `ui_message_id`: its
         confirmation, when one is on screen already (else it is sent once the gateway answered)."""
-        chat = await WhatsAppChat.get(id=message.chat_id)  # type: ignore[attr-defined]
-        slot = max(_now(), chat.next_send_at or _now())
-        chat.next_send_at = slot + self.spacing
-        await chat.save(update_fields=["next_send_at"])
-        await OutgoingMessage.filter(id=message.id, status=MessageStatus.QUEUED).update(
-            next_attempt_at=slot, ui_message_id=ui_message_id
-        )
+        # One transaction, the line's row locked (PostgreSQL): two replicas releasing messages of
+        # one line at once give them different slots. Also one commit for the two writes.
+        async with in_transaction():
+            chat = await WhatsAppChat.select_for_update().get(id=message.chat_id)  # type: ignore[attr-defined]
+            slot = max(_now(), chat.next_send_at or _now())
+            chat.next_send_at = slot + self.spacing
+            await chat.save(update_fields=["next_send_at"])
+            await OutgoingMessage.filter(id=message.id, status=MessageStatus.QUEUED).update(
+                next_attempt_at=slot, ui_message_id=ui_message_id
+            )
         message.next_attempt_at, message.ui_message_id = slot, ui_message_id
         self._wake.set()
         return slot
@@ -293,8 +297,11 @@ class SendService:
                     .order_by("next_attempt_at", "id")
                     .limit(BATCH)
                 )
-                for message in await self._claim(due):
-                    task = asyncio.create_task(self._deliver(message))
+                claimed = await self._claim(due)
+                chats = await self._lines_of(claimed)
+                for message in claimed:
+                    chat = chats[message.chat_id]  # type: ignore[attr-defined]
+                    task = asyncio.create_task(self._deliver(message, chat))
                     self._inflight.add(task)
                     task.add_done_callback(self._inflight.discard)
                 if len(due) == BATCH:  # more may be due: the next pass at once, not in a tick
@@ -326,8 +333,17 @@ class SendService:
             message.attempts += 1
         return claimed
 
-    async def _deliver(self, message: OutgoingMessage) -> None:
-        chat = await WhatsAppChat.get(id=message.chat_id).select_related("owner")  # type: ignore[attr-defined]
+    @staticmethod
+    async def _lines_of(messages: list[OutgoingMessage]) -> dict[int, WhatsAppChat]:
+        """The lines (with owners) of a batch, in one query."""
+        if not messages:
+            return {}
+        ids = {message.chat_id for message in messages}  # type: ignore[attr-defined]
+        return {
+            chat.id: chat for chat in await WhatsAppChat.filter(id__in=ids).select_related("owner")
+        }
+
+    async def _deliver(self, message: OutgoingMessage, chat: WhatsAppChat) -> None:
         if chat.state is not LineState.AUTHORIZED:
             await self._finish(message, MessageStatus.FAILED, error=f"line {chat.state}")
             return
