@@ -75,15 +75,17 @@ class GatewayHttp:
         headers: Mapping[str, str] | None = None,
         files: Mapping[str, Any] | None = None,
         http_timeout: float | None = None,
+        label: str | None = None,
     ) -> httpx.Response:
         """Send one call; answers with status < 500 are returned for the driver to interpret.
 
         `files` makes a multipart body (with `data` as its text fields), as httpx takes them;
-        `http_timeout` overrides the client's for this call (a long poll, an upload)."""
+        `http_timeout` overrides the client's for this call (a long poll, an upload); `label`
+        names the call in the metrics when its path holds an id `api_method` cannot tell."""
         if time.monotonic() < self._open_until:
             raise UpstreamError(f"{self.name} is unavailable (breaker open)")
         attempt = 0
-        label = api_method(path)
+        label = label or api_method(path)
         while True:
             started = time.monotonic()
             try:

@@ -309,12 +309,12 @@ class WhinmovillaGateway(Gateway):
         return digits(lines.get(slot)) or None
 
     async def _json(self, path: str) -> Any:
-        response = await self.http.request("GET", path, idempotent=True)
+        response = await self.http.request("GET", path, idempotent=True, label=_label(path))
         _raise_for_status(response)
         return json_body(response, "whinmovilla")
 
     async def _action(self, path: str) -> None:
-        response = await self.http.request("GET", path, idempotent=False)
+        response = await self.http.request("GET", path, idempotent=False, label=_label(path))
         _raise_for_status(response)
         text = response.text.strip().strip('"')
         if text.upper() != "OK":
@@ -324,6 +324,12 @@ class WhinmovillaGateway(Gateway):
 def _seg(value: str) -> str:
     """A path parameter, escaped so that an odd slot id cannot change the route."""
     return quote(value, safe="")
+
+
+def _label(path: str) -> str:
+    """The call's name for the metrics: the route without its slot id or phone (a slot id may
+    be letters only, which `api_method` would keep)."""
+    return path.split("/", 1)[0]
 
 
 def _raise_for_status(response: httpx.Response) -> None:

@@ -175,6 +175,10 @@ class FakeWhinmovilla(Emulator[RequestRecord]):
     def add_slots(self, n: int) -> list[str]:
         return self._on_loop(lambda: [self._add_slot().id for _ in range(n)])
 
+    def add_slot(self, slot_id: str) -> None:
+        """A slot with this id (letters only, say: the draft promises no shape)."""
+        self._on_loop(lambda: self._slots.setdefault(slot_id, FakeSlot(id=slot_id)))
+
     # ------------------------------------------------------------------ what happened
 
     @property

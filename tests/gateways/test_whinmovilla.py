@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 
 from bot.gateways.base import (
     Account,
@@ -32,6 +33,7 @@ from bot.gateways.whinmovilla import (
     parse_qr,
 )
 from bot.logs import secrets
+from bot.metrics import REGISTRY
 from tests.fakes.whinmovilla import DEFAULT_LINE, FakeWhinmovilla, WhinmovillaTimeline
 
 SHAPES = ["pairs", "records", "object"]
@@ -452,3 +454,13 @@ async def test_fake_scan_needs_a_shown_qr(fake: FakeWhinmovilla, raw: httpx.Asyn
         fake.scan(a, qr="2@not,issued")
     fake.scan(a, "34600000009", qr=qr)
     assert (fake.slot(a).status, fake.slot(a).line) == ("active", "34600000009")
+
+
+async def test_the_metrics_never_name_a_slot(
+    fake: FakeWhinmovilla, gateway: WhinmovillaGateway
+) -> None:
+    fake.add_slot("qwertyui")  # letters only: nothing marks it as an id
+    await gateway.status(Line(instance_id="qwertyui", token=""))
+    exposed = generate_latest(REGISTRY).decode()
+    assert 'gateway="whinmovilla",method="enroll"' in exposed
+    assert "qwertyui" not in exposed
