@@ -172,17 +172,16 @@ def stages(
     calls: list[TelegramCall], spares: list[float], started: float
 ) -> dict[str, list[float]]:
     """Seconds from the /connect burst to each step of every person's way to the QR."""
-    first: dict[str, dict[int, float]] = {"message": {}, "starting": {}, "QR": {}}
+    first: dict[str, dict[int, float]] = {"message": {}, "QR": {}}
     for call in calls:
         if call.chat_id is None or not call.ok:
             continue
-        step = {"sendMessage": "message", "editMessageText": "starting", "sendPhoto": "QR"}
+        step = {"sendMessage": "message", "sendPhoto": "QR"}
         if call.method in step:
             first[step[call.method]].setdefault(call.chat_id, call.at - started)
     return {
         "first message": list(first["message"].values()),
         "line from the gateway": [at - started for at in spares],
-        "'starting' shown": list(first["starting"].values()),
         "QR shown": list(first["QR"].values()),
     }
 

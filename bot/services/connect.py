@@ -27,7 +27,7 @@ from bot.logs import mask_phone
 from bot.metrics import CONNECTS
 from bot.services.leases import Leases
 from bot.services.lines import Lines
-from bot.services.ports import ConnectView, Outcome, Stage, Ui, UiUnavailable, UserUnreachable
+from bot.services.ports import ConnectView, Outcome, Ui, UiUnavailable, UserUnreachable
 from bot.services.qr_image import qr_png
 from bot.storage.models import Lease, User, WhatsAppChat
 
@@ -325,7 +325,6 @@ class ConnectService:
         gateway, line = self.lines.of(chat)
         ui = Ui(chat.ui_chat_id or 0, chat.ui_message_id or 0, chat.ui_is_photo)
         if chat.state is LineState.PROVISIONING:
-            await self.view.progress(ui, lang, Stage.STARTING)
             try:
                 await gateway.start(line)
             except GatewayError as exc:

@@ -33,11 +33,6 @@ class FileTooBig(Exception):
     """Telegram will not hand the bot a file this large (its 20 MB download limit)."""
 
 
-class Stage(enum.StrEnum):
-    ACQUIRING = "acquiring"  # asking the gateway for a line
-    STARTING = "starting"  # the line is waking up; the QR comes next
-
-
 class Outcome(enum.StrEnum):
     EXPIRED = "expired"  # nobody scanned before CONNECT_TIMEOUT
     CANCELLED = "cancelled"  # the user pressed Cancel or sent /cancel
@@ -56,7 +51,6 @@ class Ui:
 
 class ConnectView(Protocol):
     async def begin(self, ui_chat_id: int, lang: str) -> Ui: ...
-    async def progress(self, ui: Ui, lang: str, stage: Stage) -> None: ...
     async def show_qr(self, ui: Ui, lang: str, png: bytes, valid_until: datetime) -> Ui: ...
     async def connected(self, ui: Ui, lang: str, chat: WhatsAppChat) -> None: ...
     async def ended(

@@ -20,7 +20,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.gateways.base import ErrorKind, GatewayError
 from bot.services.phones import pretty
-from bot.services.ports import Outcome, Stage, Ui, UiUnavailable, UserUnreachable
+from bot.services.ports import Outcome, Ui, UiUnavailable, UserUnreachable
 from bot.services.sender import NO_PUBLIC_URL, TOO_BIG, UNCERTAIN
 from bot.storage.models import MessageStatus, OutgoingMessage, WhatsAppChat
 from bot.telegram import keyboards
@@ -62,10 +62,6 @@ class TelegramViews:
             )
         )
         return Ui(ui_chat_id, message.message_id)
-
-    async def progress(self, ui: Ui, lang: str, stage: Stage) -> None:
-        if stage is Stage.STARTING and not ui.is_photo:
-            await self._edit_text(ui, t(lang, "connect_starting"), keyboards.cancel(lang))
 
     async def show_qr(self, ui: Ui, lang: str, png: bytes, valid_until: datetime) -> Ui:
         seconds = max(1, round((valid_until - datetime.now(UTC)).total_seconds()))

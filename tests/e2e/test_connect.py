@@ -23,6 +23,8 @@ async def test_connect_shows_rotating_qr_and_reports_account(
     assert "free WhatsApp slot" in (progress.history[0].get("text") or "")
 
     photo = await in_thread(telegram.wait_message, USER, "Linked devices", photo=True)
+    # Two Bot API calls up to the QR (each counts against the bot's 30 a second).
+    assert not telegram.calls_of("editMessageText")
     instance = assigned_instance(wappim)
     assert (
         decode_qr(photo.photo or b"") == wappim.current_qr(instance)

@@ -4,13 +4,11 @@ Part of the one table in `texts/__init__.py`."""
 from __future__ import annotations
 
 CONNECT: dict[str, dict[str, str]] = {
+    # One text for getting the line and starting it: an edit between the two would cost a Bot
+    # API call per /connect (30 a second per bot, shared by everybody connecting at once).
     "connect_acquiring": {
-        "en": "⏳ Getting a free WhatsApp slot…",
-        "ru": "⏳ Получаю свободный слот WhatsApp…",
-    },
-    "connect_starting": {
-        "en": "⏳ Starting WhatsApp… the QR code comes next.",
-        "ru": "⏳ Запускаю WhatsApp… сейчас появится QR-код.",
+        "en": "⏳ Getting a free WhatsApp slot and starting it… the QR code comes next.",
+        "ru": "⏳ Получаю свободный слот WhatsApp и запускаю его… сейчас появится QR-код.",
     },
     "connect_qr": {
         "en": "📱 Scan this QR code with WhatsApp on your phone:\n"
