@@ -354,6 +354,17 @@ def _parse_body(request: web.Request, raw: bytes) -> tuple[Any, bool]:
     return None, False
 
 
+@dataclass(frozen=True)
+class TwoAreas:
+    """Two areas with one operator each, and Carla in both (ids as the fake gave them)."""
+
+    sales: str
+    support: str
+    ana: str  # sales
+    bruno: str  # support
+    carla: str  # both
+
+
 class FakeHci(emulator.Emulator[RequestRecord]):
     """The HCI Whats Center emulator; `url` is the root the bot appends `api/…` to."""
 
@@ -447,6 +458,17 @@ class FakeHci(emulator.Emulator[RequestRecord]):
             return new_id
 
         return self._on_loop(apply)
+
+    def two_areas(self) -> TwoAreas:
+        """The usual team: Vendas with Ana, Suporte with Bruno, and Carla in both."""
+        sales, support = self.add_area("Vendas"), self.add_area("Suporte")
+        return TwoAreas(
+            sales=sales,
+            support=support,
+            ana=self.add_operator("Ana", sales),
+            bruno=self.add_operator("Bruno", support),
+            carla=self.add_operator("Carla", [sales, support]),
+        )
 
     def customer_writes(
         self,

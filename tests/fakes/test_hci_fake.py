@@ -6,7 +6,6 @@ import asyncio
 import base64
 import re
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -21,23 +20,13 @@ from tests.fakes.hci import (
     UNAUTHORIZED,
     FakeHci,
     HciMedia,
+    TwoAreas,
 )
 
 CUSTOMER = "5511988887777"
 OTHER_CUSTOMER = "5521977776666"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-
-
-@dataclass(frozen=True)
-class Desk:
-    """Two areas with one operator each, and Carla in both."""
-
-    sales: str
-    support: str
-    ana: str  # sales
-    bruno: str  # support
-    carla: str  # both
 
 
 @pytest.fixture
@@ -47,15 +36,8 @@ def fake() -> Iterator[FakeHci]:
 
 
 @pytest.fixture
-def desk(fake: FakeHci) -> Desk:
-    sales, support = fake.add_area("Vendas"), fake.add_area("Suporte")
-    return Desk(
-        sales=sales,
-        support=support,
-        ana=fake.add_operator("Ana", sales),
-        bruno=fake.add_operator("Bruno", support),
-        carla=fake.add_operator("Carla", [sales, support]),
-    )
+def desk(fake: FakeHci) -> TwoAreas:
+    return fake.two_areas()
 
 
 @pytest.fixture
@@ -157,7 +139,7 @@ async def test_managers_are_listed_found_and_saved(client: httpx.AsyncClient) ->
 
 
 async def test_areas_and_their_operators(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient
 ) -> None:
     areas = await ok(client, "GET", f"api/area/{CONTROLLER_PORT}")
     assert areas == [
@@ -186,7 +168,7 @@ async def test_areas_and_their_operators(
 
 
 async def test_a_customer_message_makes_a_waiting_contact_visible(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient
 ) -> None:
     assert await area_contacts(client, desk.sales) == []
     message_id = fake.customer_writes(CUSTOMER, "Oi, quero um orçamento", name="Maria")
@@ -226,7 +208,7 @@ async def test_a_customer_message_makes_a_waiting_contact_visible(
 
 
 async def test_take_assigns_the_contact_and_its_chat(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     assert await take(client, desk.ana) == TAKEN
@@ -255,7 +237,7 @@ async def test_take_assigns_the_contact_and_its_chat(
 
 
 async def test_a_second_take_steals_unless_only_waiting_contacts_can_be_taken(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     await take(client, desk.ana)
@@ -273,7 +255,7 @@ async def test_a_second_take_steals_unless_only_waiting_contacts_can_be_taken(
 
 
 async def test_transfer_to_an_operator_and_to_an_area(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     await take(client, desk.ana)
@@ -311,7 +293,7 @@ async def test_transfer_to_an_operator_and_to_an_area(
 
 
 async def test_an_assignment_made_elsewhere(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     fake.set_operator(CUSTOMER, desk.carla)
@@ -324,7 +306,7 @@ async def test_an_assignment_made_elsewhere(
 
 
 async def test_chat_messages_with_and_without_ids(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient
 ) -> None:
     first = fake.customer_writes(CUSTOMER, "um")
     reply = fake.operator_writes(CUSTOMER, "dois", operator_id=desk.ana)
@@ -348,7 +330,7 @@ async def test_chat_messages_with_and_without_ids(
 
 
 async def test_contact_save_delete_and_the_chat_routes(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient
 ) -> None:
     body = {
         "number": MANAGER_NUMBER,
@@ -410,7 +392,7 @@ async def test_numbers_as_strings_and_an_empty_waiting_operator() -> None:
 
 
 async def test_an_operator_text_is_sent_in_base64(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     text = "Olá, Maria! Já vou ver 👋"
@@ -451,7 +433,7 @@ async def test_an_operator_text_is_sent_in_base64(
 
 
 async def test_an_operator_file_is_a_data_uri(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "Manda a foto")
     path = f"api/chat/message/send/operator/file/{CONTROLLER_PORT}"
@@ -477,7 +459,7 @@ async def test_an_operator_file_is_a_data_uri(
 
 
 async def test_customer_media_is_served_at_its_url(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "", media=HciMedia("image", PNG, "image/png"))
     fake.customer_writes(
@@ -494,7 +476,7 @@ async def test_customer_media_is_served_at_its_url(
 
 
 async def test_the_plain_send_route_records_what_it_got(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient
 ) -> None:
     body = {
         "contactNumber": int(CUSTOMER),
@@ -518,7 +500,7 @@ async def test_the_plain_send_route_records_what_it_got(
 
 
 async def test_error_shapes(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     missing = await client.post("api/user/contact/area", json={"area": desk.sales})
     assert (missing.status_code, missing.json()) == (
@@ -556,7 +538,7 @@ async def test_error_shapes(
 
 
 async def test_refuse_next_answers_success_false_once_for_its_verb(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     fake.refuse_next("PUT /api/user/contact/area", "Area is busy")
@@ -577,7 +559,7 @@ async def test_refuse_next_answers_success_false_once_for_its_verb(
 
 
 async def test_a_delayed_take_lands_after_its_client_has_gone(
-    fake: FakeHci, desk: Desk, client: httpx.AsyncClient
+    fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     fake.delay_next("contact/operator/my", 0.3)
@@ -593,7 +575,7 @@ async def test_a_delayed_take_lands_after_its_client_has_gone(
     assert fake.contact(CUSTOMER).operator_id == desk.ana
 
 
-async def test_inherited_faults(fake: FakeHci, desk: Desk, client: httpx.AsyncClient) -> None:
+async def test_inherited_faults(fake: FakeHci, desk: TwoAreas, client: httpx.AsyncClient) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     fake.drop_next("contact/operator/my")
     with pytest.raises(httpx.RemoteProtocolError):

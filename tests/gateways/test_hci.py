@@ -8,7 +8,6 @@ import base64
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,22 +29,18 @@ from bot.gateways.base import (
 )
 from bot.gateways.hci import HciClient, file_type
 from bot.gateways.hci_replies import HciArea, HciContact, HciMessage, HciOperator
-from tests.fakes.hci import ATTACHMENT, CONTROLLER_PORT, MANAGER_NUMBER, FakeHci, HciMedia
+from tests.fakes.hci import (
+    ATTACHMENT,
+    CONTROLLER_PORT,
+    MANAGER_NUMBER,
+    FakeHci,
+    HciMedia,
+    TwoAreas,
+)
 
 CUSTOMER = "5511988887777"
 OTHER_CUSTOMER = "5521977776666"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
-
-
-@dataclass(frozen=True)
-class Desk:
-    """Two areas with one operator each, and Carla in both (as in the emulator's own tests)."""
-
-    sales: str
-    support: str
-    ana: str  # sales
-    bruno: str  # support
-    carla: str  # both
 
 
 @pytest.fixture
@@ -55,15 +50,8 @@ def fake() -> Iterator[FakeHci]:
 
 
 @pytest.fixture
-def desk(fake: FakeHci) -> Desk:
-    sales, support = fake.add_area("Vendas"), fake.add_area("Suporte")
-    return Desk(
-        sales=sales,
-        support=support,
-        ana=fake.add_operator("Ana", sales),
-        bruno=fake.add_operator("Bruno", support),
-        carla=fake.add_operator("Carla", [sales, support]),
-    )
+def desk(fake: FakeHci) -> TwoAreas:
+    return fake.two_areas()
 
 
 def make_client(
@@ -94,7 +82,7 @@ async def hci(fake: FakeHci) -> AsyncIterator[HciClient]:
 
 
 async def test_the_token_travels_as_a_bearer_token(
-    fake: FakeHci, desk: Desk, hci: HciClient
+    fake: FakeHci, desk: TwoAreas, hci: HciClient
 ) -> None:
     assert (hci.manager_number, hci.controller_port) == (MANAGER_NUMBER, CONTROLLER_PORT)
     assert len(await hci.areas()) == 2
@@ -116,7 +104,7 @@ async def test_a_custom_auth_header_carries_the_bare_token() -> None:
 
 
 async def test_a_wrong_token_is_an_auth_error_and_never_logged(
-    fake: FakeHci, desk: Desk, caplog: pytest.LogCaptureFixture
+    fake: FakeHci, desk: TwoAreas, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     wrong = "hci-wrong-token-0c9a77"
@@ -160,7 +148,7 @@ def test_the_line_must_be_configured(fake: FakeHci) -> None:
 # ---------------------------------------------------------------- areas, operators, contacts
 
 
-async def test_areas_and_their_operators(fake: FakeHci, desk: Desk, hci: HciClient) -> None:
+async def test_areas_and_their_operators(fake: FakeHci, desk: TwoAreas, hci: HciClient) -> None:
     assert await hci.areas() == [HciArea(desk.sales, "Vendas"), HciArea(desk.support, "Suporte")]
     assert await hci.area_operators(desk.support) == [
         HciOperator(desk.bruno, "Bruno"),
@@ -178,7 +166,7 @@ async def test_areas_and_their_operators(fake: FakeHci, desk: Desk, hci: HciClie
     assert len(fake.requests_with("POST", "api/area/operator")) == 2
 
 
-async def test_a_waiting_contact_in_its_area(fake: FakeHci, desk: Desk, hci: HciClient) -> None:
+async def test_a_waiting_contact_in_its_area(fake: FakeHci, desk: TwoAreas, hci: HciClient) -> None:
     assert await hci.contacts_in_area(desk.sales) == []
     fake.customer_writes(CUSTOMER, "Oi, quero um orçamento", name="Maria")
 
@@ -225,7 +213,7 @@ async def test_numbers_as_strings_and_an_empty_waiting_operator() -> None:
 
 
 async def test_take_gives_the_contact_to_the_operator(
-    fake: FakeHci, desk: Desk, hci: HciClient
+    fake: FakeHci, desk: TwoAreas, hci: HciClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     await hci.take(CUSTOMER, desk.ana)
@@ -256,7 +244,7 @@ async def test_take_gives_the_contact_to_the_operator(
 
 
 async def test_transfer_to_an_operator_and_to_an_area(
-    fake: FakeHci, desk: Desk, hci: HciClient
+    fake: FakeHci, desk: TwoAreas, hci: HciClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     await hci.take(CUSTOMER, desk.ana)
@@ -288,7 +276,7 @@ async def test_transfer_to_an_operator_and_to_an_area(
 
 
 async def test_messages_are_keyed_by_id_or_by_position(
-    fake: FakeHci, desk: Desk, hci: HciClient
+    fake: FakeHci, desk: TwoAreas, hci: HciClient
 ) -> None:
     before = datetime.now(UTC) - timedelta(seconds=5)
     first = fake.customer_writes(CUSTOMER, "um")
@@ -325,7 +313,7 @@ def test_from_customer_compares_digits() -> None:
 
 
 async def test_send_text_goes_in_base64_and_in_plain_text(
-    fake: FakeHci, desk: Desk, hci: HciClient
+    fake: FakeHci, desk: TwoAreas, hci: HciClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     text = "Olá, Maria! Já vou ver 👋"
@@ -353,7 +341,7 @@ async def test_send_text_goes_in_base64_and_in_plain_text(
     assert len(fake.sent) == 2
 
 
-async def test_send_file_is_a_data_uri(fake: FakeHci, desk: Desk, hci: HciClient) -> None:
+async def test_send_file_is_a_data_uri(fake: FakeHci, desk: TwoAreas, hci: HciClient) -> None:
     fake.customer_writes(CUSTOMER, "Manda a foto")
     message_id = await hci.send_file(desk.ana, CUSTOMER, PNG, "image/png", "foto.png")
     pdf = b"%PDF-1.4 fake"
@@ -373,7 +361,7 @@ async def test_send_file_is_a_data_uri(fake: FakeHci, desk: Desk, hci: HciClient
 
 
 async def test_a_refusal_is_an_invalid_request_with_hci_words(
-    fake: FakeHci, desk: Desk, hci: HciClient
+    fake: FakeHci, desk: TwoAreas, hci: HciClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     fake.refuse_next("PUT /api/user/contact/area", "Area is busy")
@@ -390,7 +378,7 @@ async def test_a_refusal_is_an_invalid_request_with_hci_words(
 
 
 async def test_5xx_is_upstream_reads_are_retried_writes_never(
-    fake: FakeHci, desk: Desk, hci: HciClient
+    fake: FakeHci, desk: TwoAreas, hci: HciClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     fake.fail_next("contact/area", status=500)
@@ -408,7 +396,7 @@ async def test_5xx_is_upstream_reads_are_retried_writes_never(
 
 
 async def test_a_body_that_is_not_json_is_upstream_or_ambiguous(
-    fake: FakeHci, desk: Desk, hci: HciClient
+    fake: FakeHci, desk: TwoAreas, hci: HciClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     fake.malformed_next("api/area")
@@ -462,7 +450,7 @@ HOSTILE_BODIES: tuple[bytes, ...] = (
 
 @pytest.mark.parametrize("body", HOSTILE_BODIES, ids=range(len(HOSTILE_BODIES)))
 async def test_hostile_bodies_from_the_server_are_gateway_errors(
-    fake: FakeHci, desk: Desk, hci: HciClient, body: bytes
+    fake: FakeHci, desk: TwoAreas, hci: HciClient, body: bytes
 ) -> None:
     fake.customer_writes(CUSTOMER, "Oi")
     calls: list[Callable[[], Awaitable[object]]] = [
@@ -577,7 +565,7 @@ def test_any_reply_gives_a_result_or_a_gateway_error(status: int, reply: bytes) 
 
 
 async def test_download_from_hci_and_never_from_another_local_port(
-    fake: FakeHci, desk: Desk, hci: HciClient
+    fake: FakeHci, desk: TwoAreas, hci: HciClient
 ) -> None:
     fake.customer_writes(CUSTOMER, "", media=HciMedia("image", PNG, "image/png"))
     [message] = await hci.messages("", CUSTOMER)
