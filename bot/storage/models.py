@@ -1,5 +1,7 @@
-"""Database models: people, their linked WhatsApp lines, the outbox of messages to send, the
-inbox of messages that came in, and the files the bot serves to gateways that fetch by URL."""
+"""Database models: people, their linked WhatsApp lines, their conversations (a contact or group
+on one line, as one person sees it), the outbox of messages to send, the inbox of messages that
+came in, the Telegram updates being handled, and the files the bot serves to gateways that fetch
+by URL."""
 
 from __future__ import annotations
 
@@ -24,6 +26,14 @@ class MessageStatus(enum.StrEnum):
     @property
     def is_final(self) -> bool:
         return self not in (MessageStatus.QUEUED, MessageStatus.SENDING)
+
+
+class Origin(enum.StrEnum):
+    """Where an outgoing message was written: decides how its progress is shown."""
+
+    COMMAND = "command"  # /send and its kin, or a reply in the flat chat: a confirmation message
+    TOPIC = "topic"  # written in the conversation's topic: reactions on the person's message
+    BULK = "bulk"  # one recipient of a bulk send: only the bulk's progress message
 
 
 class InboundStatus(enum.StrEnum):
@@ -133,6 +143,17 @@ class OutgoingMessage(Model):
     source_chat_id = fields.BigIntField()
     source_message_id = fields.BigIntField()
     ui_message_id = fields.BigIntField(null=True)  # our confirmation, edited as the status moves
+    # A replica is sending the first confirmation until then: any other one leaves it to it (a
+    # tick that arrives meanwhile is stored, and the confirming replica shows it once done).
+    ui_claim_until = fields.DatetimeField(null=True)
+    # The person was told it waits for the gateway to come back (told once, edited in place).
+    waiting_told = fields.BooleanField(default=False, db_default=False)
+    origin = fields.CharEnumField(
+        Origin, max_length=8, default=Origin.COMMAND, db_default=Origin.COMMAND.value
+    )
+    conversation: fields.ForeignKeyNullableRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="outgoing", null=True, on_delete=fields.SET_NULL
+    )
     # While `sending`: the replica with the gateway call under way, until when (renewed); a row
     # whose lease ran out lost its replica mid-call, and follows the ambiguous-outcome rule.
     lease_holder = fields.CharField(max_length=64, null=True)
@@ -180,6 +201,72 @@ class IncomingMessage(Model):
         table = "incoming_message"
         unique_together = (("chat_id", "gateway_message_id"),)
         indexes = (("chat_id", "status"), ("telegram_chat_id", "telegram_message_id"))
+
+
+class Conversation(Model):
+    """One WhatsApp contact or group on one line, as one Telegram user sees it: an entry of their
+    address book (the names WhatsApp and the person gave it) and, in threaded mode, its topic in
+    their private chat with the bot. A desk's customer taken by a member is a conversation of
+    that member's. Unique per user, line and peer: two replicas meeting a new contact at once
+    make one row, hence at most one topic."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="conversations", on_delete=fields.CASCADE
+    )
+    chat: fields.ForeignKeyRelation[WhatsAppChat] = fields.ForeignKeyField(
+        "models.WhatsAppChat", related_name="conversations", on_delete=fields.CASCADE
+    )
+    peer = fields.CharField(max_length=64)  # international digits, or a group id (…@g.us)
+    wa_name = fields.CharField(max_length=128, null=True)  # push, contact or group name
+    name = fields.CharField(max_length=128, null=True)  # the person's /name: wins over wa_name
+    # Threaded mode: the topic's message_thread_id in the user's chat, the title the bot gave it
+    # last, and whether the person renamed it themselves (then the bot never renames it).
+    topic_id = fields.BigIntField(null=True)
+    topic_title = fields.CharField(max_length=128, null=True)
+    topic_named_by_user = fields.BooleanField(default=False)
+    # A replica is creating the topic until then (the others wait for its id, or take over).
+    topic_claim_until = fields.DatetimeField(null=True)
+    muted = fields.BooleanField(default=False)  # /mute typed in the topic
+    opted_out = fields.BooleanField(default=False)  # answered a bulk send with STOP
+    last_at = fields.DatetimeField(null=True)  # the last message either way
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "conversation"
+        unique_together = (("user_id", "chat_id", "peer"),)
+        indexes = (("user_id", "topic_id"), ("user_id", "last_at"))
+
+
+class TelegramUpdate(Model):
+    """A Telegram update as it arrived (webhook push or getUpdates), stored before it is
+    acknowledged and kept until handled: a replica that dies mid-handling leaves it to another.
+    The update id is the key, so an update Telegram delivers twice is handled once."""
+
+    update_id = fields.BigIntField(primary_key=True, generated=False)
+    payload = fields.TextField()  # the update's JSON
+    received_at = fields.DatetimeField(auto_now_add=True)
+    handled_at = fields.DatetimeField(null=True)
+    lease_holder = fields.CharField(max_length=64, null=True)
+    lease_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "telegram_update"
+        indexes = (("handled_at", "lease_until"),)
+
+
+class HciOperator(Model):
+    """An admin's mapping of a Telegram user to an HCI Whats Center operator, kept whatever the
+    HCI line's state: it applies to every HCI desk as soon as one is linked."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.OneToOneRelation[User] = fields.OneToOneField(
+        "models.User", related_name="hci_operator", on_delete=fields.CASCADE
+    )
+    operator_id = fields.CharField(max_length=32)
+
+    class Meta:
+        table = "hci_operator"
 
 
 class MediaLink(Model):
