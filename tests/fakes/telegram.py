@@ -53,6 +53,38 @@ attributes a test may lower (``monkeypatch.setattr(FakeTelegram, "max_upload", 4
 (10 MB per sendPhoto upload) and ``max_download`` (20 MB: a bigger file's ``getFile`` answers
 "file is too big"; the size a person's file claims can be set without sending that many bytes).
 
+Topics in private chats (Bot API 9.3-10.0, "threaded mode"; after the team's research notes
+telegram-topics.md, the error texts as telegram-bot-api's Client.cpp and TDLib write them):
+
+* the mode is the owner's switch, ``FakeTelegram(threaded=True)`` or :meth:`set_threaded` at run
+  time (off by default); getMe reports ``has_topics_enabled`` and
+  ``allows_users_to_create_topics`` (both false while it is off);
+* the bot: ``createForumTopic`` (TDLib's name cleaning, cut to 128 characters; the six icon
+  colours), ``editForumTopic``, ``deleteForumTopic`` (the topic and all its messages),
+  ``unpinAllForumTopicMessages`` (checks the topic; pins aren't modelled), and
+  ``closeForumTopic``/``reopenForumTopic``, which private chats refuse; ``message_thread_id`` on
+  sendMessage/sendPhoto/sendDocument/sendVideo/sendVoice/sendAudio, checked like the Bot API
+  (junk or <= 0 ignored; an unknown or deleted topic, or threaded mode off: "message thread not
+  found"), on sendChatAction never checked (tdlib/telegram-bot-api#732); a reply without
+  message_thread_id to a topic message lands in that topic, a reply across topics arrives as
+  ``external_reply``; the message keeps its topic through edits (``FakeMessage.thread_id``);
+* the user: ``send_text(..., thread=…)`` (and every ``send_*``), :meth:`create_topic`
+  (``forum_topic_created``), :meth:`rename_topic` (``forum_topic_edited``),
+  :meth:`delete_topic` (no update, as in reality); observed with :meth:`topics`,
+  :meth:`wait_topic`, ``messages(..., thread=…)`` and ``wait_message(..., thread=…)`` (thread 0
+  = outside every topic);
+* thread ids come from the user's side of the chat (a counter from ``USER_SIDE_FIRST_ID``), so
+  they differ from the message_id of the ``forum_topic_created`` message, as in reality;
+* server bugs to switch on: :meth:`set_deleted_topic_bug` (#854: a send to a deleted topic lands
+  in the main chat without error and without message_thread_id) and :meth:`set_topic_outage`
+  (#847: every send into a topic fails, createForumTopic answers BOT_FORUM_CREATE_FORBIDDEN).
+
+Not covered: forum supergroups (a thread id in a group is ignored, as in a non-forum group) and
+the General topic, getForumTopicIconStickers (custom emoji icon ids are stored, not checked),
+sendMediaGroup/copyMessage/forwardMessage and sendMessageDraft (the fake has none), pins,
+the 60-second topic cache of the real server (a just-deleted topic may still pass; see the
+#854 switch instead), the rate limits.
+
 Threading: the server runs on its own loop/thread (``BackgroundServer``).  All state is guarded
 by one re-entrant lock, so the public methods may be called from any thread; the getters return
 snapshots (copies), never live objects.
@@ -98,6 +130,23 @@ FILE_TOO_BIG = "Bad Request: file is too big"  # getFile of a file over 20 MB
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MB = 1024 * 1024
+
+# Topics in private chats (telegram-bot-api Client.cpp, TDLib ForumTopicManager.cpp; see the
+# "Topics" section of the module docstring).
+THREAD_NOT_FOUND = "Bad Request: message thread not found"
+NOT_A_FORUM = "Bad Request: the chat is not a forum"
+NOT_A_SUPERGROUP_FORUM = "Bad Request: the chat is not a supergroup forum"
+TOPIC_ID_INVALID = "Bad Request: TOPIC_ID_INVALID"
+TOPIC_NOT_MODIFIED = "Bad Request: TOPIC_NOT_MODIFIED"
+# What createForumTopic answered during the Bot API 10.0 regression (tdlib/telegram-bot-api#847).
+BOT_FORUM_CREATE_FORBIDDEN = "Bad Request: BOT_FORUM_CREATE_FORBIDDEN"
+MAX_TOPIC_NAME = 128
+# The six icon colours Telegram offers; an omitted (0) colour comes back as the first.
+TOPIC_ICON_COLORS = (7322096, 16766590, 13338331, 9367192, 16749490, 16478047)
+# The fake allocates thread ids from the user's side of the private chat (its own counter, one
+# step per message of the chat, from here) so that they never equal the message_id the bot sees
+# for the forum_topic_created message: the bot must use message_thread_id, never message_id.
+USER_SIDE_FIRST_ID = 100_001
 
 # What a message is, as FakeMessage.kind; every kind but "text" is also the Message field
 # holding the media object (a PhotoSize list for "photo").
@@ -171,6 +220,7 @@ class FakeMessage:
     message's media object says.  ``text``/``caption`` are the plain text Telegram stores
     (``parse_mode`` markup removed, formatting moved into ``entities``); ``raw`` is what the bot
     sent.  ``history[0]`` is the original content and every edit appends a snapshot.
+    ``thread_id`` is the private-chat topic the message landed in (None: the main chat).
     """
 
     message_id: int
@@ -198,6 +248,7 @@ class FakeMessage:
     data: bytes | None = field(default=None, repr=False)
     file_name: str | None = None
     mime_type: str | None = None
+    thread_id: int | None = None
 
     @property
     def content(self) -> str:
@@ -225,6 +276,33 @@ class FakeMessage:
             if label.lower() in text.lower() and value is not None:
                 return value
         raise AssertionError(f"no button {label!r} in message {self.message_id}: {self.buttons}")
+
+
+@dataclass
+class FakeTopic:
+    """A topic of a user's private chat with the bot (threaded mode).
+
+    ``thread_id`` is its message_thread_id; ``created_by`` says who made it ("bot" through
+    createForumTopic, "user" through :meth:`FakeTelegram.create_topic`); ``names`` is every name
+    it had, oldest first (``name`` is the current one); ``deleted_by`` says who deleted it.
+    ``service_message_id`` is the bot-side message_id of its forum_topic_created message, which
+    is not the thread id.
+    """
+
+    thread_id: int
+    chat_id: int
+    name: str
+    icon_color: int
+    created_by: Literal["bot", "user"]
+    service_message_id: int
+    icon_custom_emoji_id: str | None = None
+    is_name_implicit: bool = False
+    names: list[str] = field(default_factory=list)
+    deleted_by: Literal["bot", "user"] | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_by is not None
 
 
 class ApiError(Exception):
@@ -1027,6 +1105,10 @@ class FakeTelegram:
     ``strict_chats=True`` makes sending to a chat nobody ever wrote from answer
     "Bad Request: chat not found" like the real API; by default such chats are created on
     first use (convenient when a test seeds the database directly).
+
+    ``threaded=True`` is the owner's "Threaded Mode" in @BotFather: topics in private chats
+    (off by default, as for a new bot); ``users_can_create_topics`` is the second switch there
+    (users may create and delete topics).  Both can be flipped later with :meth:`set_threaded`.
     """
 
     # The real limits; lower them on the class or an instance to test them with small files.
@@ -1044,6 +1126,8 @@ class FakeTelegram:
         bot_username: str = "pocket_test_bot",
         *,
         strict_chats: bool = False,
+        threaded: bool = False,
+        users_can_create_topics: bool = True,
     ) -> None:
         self.token = token
         self.bot_username = bot_username
@@ -1109,6 +1193,14 @@ class FakeTelegram:
         self.short_descriptions: dict[str | None, str] = {}
         self.names: dict[str | None, str] = {}
         self.menu_buttons: dict[int | None, JSON] = {}
+        # Topics in private chats.
+        self._threaded = threaded
+        self._users_can_create_topics = users_can_create_topics
+        self._deleted_topic_bug = False  # tdlib/telegram-bot-api#854, see set_deleted_topic_bug
+        self._topic_outage = False  # tdlib/telegram-bot-api#847, see set_topic_outage
+        self._topics: dict[int, dict[int, FakeTopic]] = {}  # chat_id -> thread_id -> topic
+        self._topic_service_messages: set[tuple[int, int]] = set()  # can't be deleted
+        self._user_side_ids: dict[int, int] = {}  # chat_id -> last id of the user's side
 
         self._methods: dict[str, Callable[[web.Request, Params], Any]] = {
             name.removeprefix("_m_").replace("_", "").lower(): getattr(self, name)
@@ -1156,14 +1248,19 @@ class FakeTelegram:
         chat_id: int | None = None,
         chat_type: str = "private",
         first_name: str = "Test",
+        thread: int | None = None,
     ) -> int:
-        """The user writes `text`; returns the new message_id."""
+        """The user writes `text`; returns the new message_id.
+
+        `thread` writes it in that topic of the private chat (threaded mode; the update carries
+        ``message_thread_id`` and ``is_topic_message``); every ``send_*`` takes it too.
+        """
         message: JSON = {"text": text}
         entities = _command_entities(text)
         if entities:
             message["entities"] = entities
         return self._user_message(
-            user_id, message, language_code, reply_to, chat_id, chat_type, first_name
+            user_id, message, language_code, reply_to, chat_id, chat_type, first_name, thread
         )
 
     # The media a person sends: the bot can getFile (and download) each file.  `file_size`
@@ -1182,6 +1279,7 @@ class FakeTelegram:
         chat_id: int | None = None,
         chat_type: str = "private",
         first_name: str = "Test",
+        thread: int | None = None,
     ) -> int:
         """The user sends a photo (an image PIL can read); returns the message_id.
 
@@ -1192,7 +1290,7 @@ class FakeTelegram:
             sizes = self._store_photo(data, file_size)
         message = self._with_caption({"photo": sizes}, caption)
         return self._user_message(
-            user_id, message, language_code, reply_to, chat_id, chat_type, first_name
+            user_id, message, language_code, reply_to, chat_id, chat_type, first_name, thread
         )
 
     def send_document(
@@ -1209,12 +1307,13 @@ class FakeTelegram:
         chat_id: int | None = None,
         chat_type: str = "private",
         first_name: str = "Test",
+        thread: int | None = None,
     ) -> int:
         """The user sends a file; returns the message_id."""
         document = self._user_file("document", data, file_size, filename, mime_type, {})
         message = self._with_caption({"document": document}, caption)
         return self._user_message(
-            user_id, message, language_code, reply_to, chat_id, chat_type, first_name
+            user_id, message, language_code, reply_to, chat_id, chat_type, first_name, thread
         )
 
     def send_voice(
@@ -1231,13 +1330,14 @@ class FakeTelegram:
         chat_id: int | None = None,
         chat_type: str = "private",
         first_name: str = "Test",
+        thread: int | None = None,
     ) -> int:
         """The user records a voice note (Telegram has no file name for those); returns the
         message_id."""
         voice = self._user_file("voice", data, file_size, None, mime_type, {"duration": duration})
         message = self._with_caption({"voice": voice}, caption)
         return self._user_message(
-            user_id, message, language_code, reply_to, chat_id, chat_type, first_name
+            user_id, message, language_code, reply_to, chat_id, chat_type, first_name, thread
         )
 
     def send_audio(
@@ -1257,6 +1357,7 @@ class FakeTelegram:
         chat_id: int | None = None,
         chat_type: str = "private",
         first_name: str = "Test",
+        thread: int | None = None,
     ) -> int:
         """The user sends a music file; returns the message_id."""
         extra: JSON = {"duration": duration}
@@ -1267,7 +1368,7 @@ class FakeTelegram:
         audio = self._user_file("audio", data, file_size, filename, mime_type, extra)
         message = self._with_caption({"audio": audio}, caption)
         return self._user_message(
-            user_id, message, language_code, reply_to, chat_id, chat_type, first_name
+            user_id, message, language_code, reply_to, chat_id, chat_type, first_name, thread
         )
 
     def send_video(
@@ -1287,13 +1388,14 @@ class FakeTelegram:
         chat_id: int | None = None,
         chat_type: str = "private",
         first_name: str = "Test",
+        thread: int | None = None,
     ) -> int:
         """The user sends a video; returns the message_id."""
         extra: JSON = {"width": width, "height": height, "duration": duration}
         video = self._user_file("video", data, file_size, filename, mime_type, extra)
         message = self._with_caption({"video": video}, caption)
         return self._user_message(
-            user_id, message, language_code, reply_to, chat_id, chat_type, first_name
+            user_id, message, language_code, reply_to, chat_id, chat_type, first_name, thread
         )
 
     def _user_file(
@@ -1411,22 +1513,146 @@ class FakeTelegram:
             self._blocked.discard(user_id)
             self._changed()
 
+    # ------------------------------------------------------------------ topics (threaded mode)
+
+    def set_threaded(self, enabled: bool, *, users_can_create_topics: bool | None = None) -> None:
+        """The owner switches Threaded Mode in @BotFather (and, if given, whether users may
+        create and delete topics).  getMe reports it at once.  Switched off, every send with a
+        message_thread_id answers "message thread not found" and createForumTopic "the chat is
+        not a forum"; the topics are kept and work again when it is switched back on."""
+        with self._lock:
+            self._threaded = enabled
+            if users_can_create_topics is not None:
+                self._users_can_create_topics = users_can_create_topics
+            self._changed()
+
+    @property
+    def threaded(self) -> bool:
+        with self._lock:
+            return self._threaded
+
+    def set_deleted_topic_bug(self, enabled: bool = True) -> None:
+        """tdlib/telegram-bot-api#854 (May 2026): a send to a deleted topic is put in the main
+        chat without any error, and the returned message has no message_thread_id.  While
+        enabled, the fake does the same instead of answering "message thread not found"."""
+        with self._lock:
+            self._deleted_topic_bug = enabled
+            self._changed()
+
+    def set_topic_outage(self, broken: bool = True) -> None:
+        """tdlib/telegram-bot-api#847 (the Bot API 10.0 rollout): while broken, every send with a
+        message_thread_id in a private chat answers "message thread not found" (live topics
+        too) and createForumTopic answers BOT_FORUM_CREATE_FORBIDDEN; sends without a thread and
+        the updates (which keep their thread ids) work."""
+        with self._lock:
+            self._topic_outage = broken
+            self._changed()
+
+    def create_topic(
+        self,
+        user_id: int,
+        name: str,
+        *,
+        icon_color: int = TOPIC_ICON_COLORS[0],
+        implicit: bool = False,
+    ) -> int:
+        """The user creates a topic in their chat with the bot; returns its thread id.
+
+        The bot gets the ``forum_topic_created`` service message in the new thread.  `implicit`
+        is a topic the user did not name (the client names it after the first message, and
+        ``is_name_implicit`` asks the bot to rename it).  Needs threaded mode and
+        ``users_can_create_topics`` (an AssertionError otherwise, as the client has no button).
+        """
+        with self._lock:
+            if not self._threaded:
+                raise AssertionError("threaded mode is off: the user can't create topics")
+            if not self._users_can_create_topics:
+                raise AssertionError("the bot doesn't allow users to create topics")
+            clean = _clean_topic_name(name)
+            if not clean:
+                raise ValueError(f"a topic name must be non-empty: {name!r}")
+            if icon_color not in TOPIC_ICON_COLORS:
+                raise ValueError(f"a client offers only the colours {TOPIC_ICON_COLORS}")
+            self._chat_json(user_id, "private", None)
+            service_id, thread = self._new_message_ids(user_id)
+            topic = FakeTopic(
+                thread, user_id, clean, icon_color, "user", service_id,
+                is_name_implicit=implicit, names=[clean],
+            )  # fmt: skip
+            self._topics.setdefault(user_id, {})[thread] = topic
+            created: JSON = {"name": clean, "icon_color": icon_color}
+            if implicit:
+                created["is_name_implicit"] = True
+            self._service_message(user_id, thread, {"forum_topic_created": created}, service_id)
+            self._topic_service_messages.add((user_id, service_id))
+            return thread
+
+    def rename_topic(self, user_id: int, thread: int, name: str) -> int:
+        """The user renames a topic: the bot gets a ``forum_topic_edited`` service message in
+        it; returns that message's id."""
+        with self._lock:
+            topic = self._user_topic(user_id, thread)
+            clean = _clean_topic_name(name)
+            if not clean:
+                raise ValueError(f"a topic name must be non-empty: {name!r}")
+            topic.name = clean
+            topic.names.append(clean)
+            topic.is_name_implicit = False
+            return self._service_message(user_id, thread, {"forum_topic_edited": {"name": clean}})
+
+    def delete_topic(self, user_id: int, thread: int) -> None:
+        """The user deletes a topic with all its messages.  The bot is told nothing (the Bot
+        API has no such update): it finds out when a send there fails."""
+        with self._lock:
+            topic = self._user_topic(user_id, thread)
+            if not self._users_can_create_topics:
+                raise AssertionError("the bot doesn't allow users to delete topics")
+            self._delete_topic(topic, "user")
+
     # ------------------------------------------------------------------ what the bot did
 
-    def messages(self, chat_id: int) -> list[FakeMessage]:
-        """Snapshots of the messages the bot sent to the chat, in order (deleted ones flagged)."""
+    def messages(self, chat_id: int, *, thread: int | None = None) -> list[FakeMessage]:
+        """Snapshots of the messages the bot sent to the chat, in order (deleted ones flagged).
+
+        `thread` keeps those in one topic; ``thread=0`` those outside every topic.
+        """
         with self._lock:
             msgs = sorted(self._bot_messages.get(chat_id, {}).values(), key=lambda m: m.message_id)
+            if thread is not None:
+                msgs = [m for m in msgs if (m.thread_id or 0) == thread]
             return copy.deepcopy(msgs)
 
-    def messages_of_kind(self, chat_id: int, kind: MessageKind) -> list[FakeMessage]:
+    def messages_of_kind(
+        self, chat_id: int, kind: MessageKind, *, thread: int | None = None
+    ) -> list[FakeMessage]:
         """The bot's messages in the chat that are now of `kind` ("voice" …), as `messages`."""
-        return [m for m in self.messages(chat_id) if m.kind == kind]
+        return [m for m in self.messages(chat_id, thread=thread) if m.kind == kind]
 
-    def last(self, chat_id: int) -> FakeMessage | None:
-        """The bot's newest non-deleted message in the chat."""
-        live = [m for m in self.messages(chat_id) if not m.deleted]
+    def last(self, chat_id: int, *, thread: int | None = None) -> FakeMessage | None:
+        """The bot's newest non-deleted message in the chat (in `thread`, as `messages`)."""
+        live = [m for m in self.messages(chat_id, thread=thread) if not m.deleted]
         return live[-1] if live else None
+
+    def topics(self, user_id: int) -> dict[int, FakeTopic]:
+        """The topics of the user's chat with the bot by thread id, deleted ones included."""
+        with self._lock:
+            return copy.deepcopy(self._topics.get(user_id, {}))
+
+    def wait_topic(self, user_id: int, name: str, *, timeout: float = 10.0) -> FakeTopic:
+        """The first live topic of the user whose name contains `name` (any case), waiting for
+        the bot to create (or rename) one."""
+
+        def find() -> FakeTopic | None:
+            for topic in self.topics(user_id).values():
+                if not topic.deleted and name.lower() in topic.name.lower():
+                    return topic
+            return None
+
+        try:
+            return self.wait_for(find, timeout)
+        except AssertionError as exc:
+            names = {t: (x.name, x.deleted_by) for t, x in self.topics(user_id).items()}
+            raise AssertionError(f"no topic {name!r} for {user_id} in {names}\n{exc}") from None
 
     def message(self, chat_id: int, message_id: int) -> FakeMessage:
         with self._lock:
@@ -1522,9 +1748,11 @@ class FakeTelegram:
         kind: MessageKind | None = None,
         timeout: float = 10.0,
         after: int = 0,
+        thread: int | None = None,
     ) -> FakeMessage:
         """First bot message in the chat with message_id > `after` whose text/caption contains
-        `contains` (any case), whose photo-ness is `photo` and whose kind is `kind` ("voice" …).
+        `contains` (any case), whose photo-ness is `photo` and whose kind is `kind` ("voice" …),
+        in topic `thread` if given (0: outside every topic).
 
         Any version of a message counts (the original or any edit), deleted ones too, so the
         result does not depend on how fast the bot edits; the returned snapshot is current.
@@ -1540,7 +1768,7 @@ class FakeTelegram:
             return photo is None or snapshot["has_photo"] == photo
 
         def find() -> FakeMessage | None:
-            for msg in self.messages(chat_id):
+            for msg in self.messages(chat_id, thread=thread):
                 if msg.message_id > after and any(matches(s) for s in msg.history):
                     return msg
             return None
@@ -1549,6 +1777,8 @@ class FakeTelegram:
             return self.wait_for(find, timeout)
         except AssertionError as exc:
             wanted = f"contains={contains!r} photo={photo} kind={kind} after={after}"
+            if thread is not None:
+                wanted += f" thread={thread}"
             raise AssertionError(f"no bot message in chat {chat_id} with {wanted}\n{exc}") from None
 
     def dump(self, calls: int = 30) -> str:
@@ -1565,7 +1795,16 @@ class FakeTelegram:
                     flags = (" [deleted]" if m.deleted else "") + (
                         f" [{m.kind}]" if m.kind != "text" else ""
                     )
+                    if m.thread_id is not None:
+                        flags += f" [topic {m.thread_id}]"
                     lines.append(f"  #{m.message_id}{flags} {m.content[:200]!r} {m.buttons}")
+            for chat_id, topics in self._topics.items():
+                listed = ", ".join(
+                    f"{t.thread_id} {t.name!r} by {t.created_by}"
+                    + (f" (deleted by {t.deleted_by})" if t.deleted_by else "")
+                    for t in topics.values()
+                )
+                lines.append(f"topics in chat {chat_id}: {listed}")
             if self._down is not None:
                 lines.append(f"the API is down (every request answers {self._down})")
             if self._webhook is not None:
@@ -1689,9 +1928,19 @@ class FakeTelegram:
         return dict(chat)
 
     def _new_message_id(self, chat_id: int) -> int:
+        return self._new_message_ids(chat_id)[0]
+
+    def _new_message_ids(self, chat_id: int) -> tuple[int, int]:
+        """(bot-side message_id, user-side id) of a new message of the chat.
+
+        A private chat has one id space per side; the bot sees only its own, and topics are
+        numbered in the user's (see USER_SIDE_FIRST_ID).
+        """
         mid = self._next_message_id.get(chat_id, 1)
         self._next_message_id[chat_id] = mid + 1
-        return mid
+        user_side = self._user_side_ids.get(chat_id, USER_SIDE_FIRST_ID - 1) + 1
+        self._user_side_ids[chat_id] = user_side
+        return mid, user_side
 
     def _user_message(
         self,
@@ -1702,9 +1951,14 @@ class FakeTelegram:
         chat_id: int | None,
         chat_type: str,
         first_name: str,
+        thread: int | None = None,
     ) -> int:
         chat = user_id if chat_id is None else chat_id
         with self._lock:
+            if thread is not None:
+                if chat != user_id or chat_type != "private":
+                    raise AssertionError("the fake has topics in private chats only")
+                self._user_topic(chat, thread)
             user = self._user(user_id, first_name, language_code)
             message: JSON = {
                 "message_id": self._new_message_id(chat),
@@ -1714,11 +1968,48 @@ class FakeTelegram:
                 **content,
             }
             if reply_to is not None:
-                replied = self._any_message_json(chat, reply_to)
-                if replied is None:
+                if self._any_message_json(chat, reply_to) is None:
                     raise AssertionError(f"no message {reply_to} in chat {chat} to reply to")
-                message["reply_to_message"] = replied
+                # A reply typed outside the topics to a topic message goes into that topic.
+                thread = self._landing_thread(
+                    chat, 0 if thread is None else thread, thread, reply_to
+                )
+            if thread is not None:
+                message["message_thread_id"] = thread
+                message["is_topic_message"] = True
+            if reply_to is not None:
+                message.update(self._reply_fields(chat, reply_to, thread))
             self._user_messages[(chat, message["message_id"])] = message
+            self._enqueue({"message": message})
+            return int(message["message_id"])
+
+    def _user_topic(self, chat_id: int, thread: int) -> FakeTopic:
+        """A live topic the user can write in (or an AssertionError saying why not)."""
+        if not self._threaded:
+            raise AssertionError("threaded mode is off: the user has no topics")
+        topic = self._topics.get(chat_id, {}).get(thread)
+        if topic is None or topic.deleted:
+            state = "was deleted" if topic is not None else "does not exist"
+            raise AssertionError(f"topic {thread} of chat {chat_id} {state}")
+        return topic
+
+    def _service_message(
+        self, user_id: int, thread: int, content: JSON, message_id: int | None = None
+    ) -> int:
+        """A service message by the user in a topic (forum_topic_created/edited); its id."""
+        with self._lock:
+            known = self._users.get(user_id)
+            user = dict(known) if known is not None else self._user(user_id, None, "en")
+            message: JSON = {
+                "message_id": self._new_message_id(user_id) if message_id is None else message_id,
+                "from": user,
+                "chat": self._chat_json(user_id, "private", None),
+                "date": int(time.time()),
+                "message_thread_id": thread,
+                **content,
+                "is_topic_message": True,
+            }
+            self._user_messages[(user_id, message["message_id"])] = message
             self._enqueue({"message": message})
             return int(message["message_id"])
 
@@ -1759,11 +2050,39 @@ class FakeTelegram:
         if msg.reply_markup is not None and "inline_keyboard" in msg.reply_markup:
             # Only inline keyboards are part of a Message; reply keyboards live in the client.
             out["reply_markup"] = copy.deepcopy(msg.reply_markup)
+        if msg.thread_id is not None:
+            out["message_thread_id"] = msg.thread_id
+            out["is_topic_message"] = True
         if with_reply and msg.reply_to_message_id is not None:
-            replied = self._any_message_json(msg.chat_id, msg.reply_to_message_id)
-            if replied is not None:
-                out["reply_to_message"] = replied
+            out.update(self._reply_fields(msg.chat_id, msg.reply_to_message_id, msg.thread_id))
         return out
+
+    def _thread_of(self, chat_id: int, message_id: int) -> int | None:
+        """The topic a message of the chat (the bot's or a person's) is in; None: main chat."""
+        msg = self._bot_messages.get(chat_id, {}).get(message_id)
+        if msg is not None:
+            return msg.thread_id
+        stored = self._user_messages.get((chat_id, message_id)) or {}
+        thread = stored.get("message_thread_id")
+        return thread if isinstance(thread, int) else None
+
+    def _reply_fields(self, chat_id: int, message_id: int, thread: int | None) -> JSON:
+        """How a message in `thread` shows its reply to `message_id`: ``reply_to_message`` when
+        both are in the same topic (or both outside topics), else ``external_reply``."""
+        replied = self._any_message_json(chat_id, message_id)
+        if replied is None:
+            return {}
+        if self._thread_of(chat_id, message_id) == thread:
+            return {"reply_to_message": replied}
+        external: JSON = {
+            "origin": {"type": "user", "sender_user": replied["from"], "date": replied["date"]},
+            "chat": replied["chat"],
+            "message_id": message_id,
+        }
+        for kind in ("photo", "document", "video", "voice", "audio"):
+            if kind in replied:
+                external[kind] = replied[kind]
+        return {"external_reply": external}
 
     def _store_file(
         self, data: bytes, kind: MessageKind, filename: str | None = None, size: int | None = None
@@ -1973,8 +2292,9 @@ class FakeTelegram:
 
     # ------------------------------------------------------------------ param helpers (locked)
 
-    def _target_chat(self, p: Params, *, create: bool = True) -> int:
-        """chat_id of a send/edit/delete: known (or created), and not blocked."""
+    def _target_chat(self, p: Params, *, create: bool = True, check_blocked: bool = True) -> int:
+        """chat_id of a send/edit/delete: known (or created), and not blocked (unless
+        `check_blocked` is False: the caller checks it where Telegram's server would)."""
         value = p.values.get("chat_id")
         if value is None or value == "":
             raise bad_request("chat_id is empty")
@@ -1987,9 +2307,80 @@ class FakeTelegram:
             if self.strict_chats or not create:
                 raise bad_request("chat not found")
             self._chat_json(chat_id, "private" if chat_id > 0 else "group", None)
+        if check_blocked:
+            self._check_blocked(chat_id)
+        return chat_id
+
+    def _check_blocked(self, chat_id: int) -> None:
         if chat_id in self._blocked:
             raise ApiError(403, BLOCKED)
-        return chat_id
+
+    def _send_thread(self, p: Params, chat_id: int) -> tuple[int, int | None]:
+        """The message_thread_id of a send, checked like telegram-bot-api's check_message_topic:
+        (the id asked for, 0 if none; the topic the message goes to, None for the main chat).
+
+        Junk or a negative id counts as none (td::to_integer); outside private chats the fake
+        has no forums, so the id is ignored as in a non-forum group.
+        """
+        requested = _td_int(p.values.get("message_thread_id"))
+        if requested <= 0 or self._chats[chat_id].get("type") != "private":
+            return 0, None
+        if self._topic_outage or not self._threaded:
+            raise ApiError(400, THREAD_NOT_FOUND)
+        topic = self._topics.get(chat_id, {}).get(requested)
+        if topic is None:
+            raise ApiError(400, THREAD_NOT_FOUND)
+        if topic.deleted:
+            if self._deleted_topic_bug:
+                return requested, None  # tdlib/telegram-bot-api#854: lands in the main chat
+            raise ApiError(400, THREAD_NOT_FOUND)
+        return requested, requested
+
+    def _landing_thread(
+        self, chat_id: int, requested: int, thread: int | None, reply_to: int | None
+    ) -> int | None:
+        """Where a message goes: a reply sent without message_thread_id to a message in a
+        topic goes into that topic (TDLib takes the replied message's topic)."""
+        if requested or reply_to is None or not self._threaded:
+            return thread
+        replied_thread = self._thread_of(chat_id, reply_to)
+        topic = self._topics.get(chat_id, {}).get(replied_thread or 0)
+        return replied_thread if topic is not None and not topic.deleted else thread
+
+    def _require_forum(self, chat_id: int, *, allow_bots: bool = True) -> None:
+        """TDLib's ForumTopicManager::is_forum: a private chat is a forum only in threaded
+        mode, and only for the methods made for it (close/reopen pass allow_bots=False)."""
+        if self._chats[chat_id].get("type") == "private" and self._threaded:
+            if not allow_bots:
+                raise ApiError(400, NOT_A_SUPERGROUP_FORUM)
+            return
+        raise ApiError(400, NOT_A_FORUM)
+
+    def _topic_param(self, p: Params) -> int:
+        """message_thread_id of a topic method (TDLib refuses 0 before asking the server)."""
+        thread = _td_int(p.values.get("message_thread_id"))
+        if thread <= 0:
+            raise bad_request("invalid forum topic identifier specified")
+        return thread
+
+    def _live_topic(self, chat_id: int, thread: int) -> FakeTopic:
+        topic = self._topics.get(chat_id, {}).get(thread)
+        if topic is None or topic.deleted:
+            raise ApiError(400, TOPIC_ID_INVALID)
+        return topic
+
+    def _delete_topic(self, topic: FakeTopic, by: Literal["bot", "user"]) -> None:
+        """The topic and every message in it (the bot's and the user's) are gone."""
+        topic.deleted_by = by
+        chat_id, thread = topic.chat_id, topic.thread_id
+        for msg in self._bot_messages.get(chat_id, {}).values():
+            if msg.thread_id == thread and not msg.deleted:
+                msg.deleted = True
+                msg.history.append({**_snapshot(msg), "deleted": True})
+        for (chat, message_id), message in self._user_messages.items():
+            if chat == chat_id and message.get("message_thread_id") == thread:
+                self._deleted_user_messages.add((chat, message_id))
+        self._changed()
 
     def _reply_target(self, p: Params, chat_id: int) -> int | None:
         reply = p.get_json("reply_parameters")
@@ -2179,7 +2570,13 @@ class FakeTelegram:
     # Named _m_<method>; the dispatcher routes on the lower-cased name without underscores.
 
     def _m_get_me(self, request: web.Request, p: Params) -> JSON:
-        return dict(self.bot_user)
+        with self._lock:
+            # Returned only in getMe, always (both false while threaded mode is off).
+            return {
+                **self.bot_user,
+                "has_topics_enabled": self._threaded,
+                "allows_users_to_create_topics": self._threaded and self._users_can_create_topics,
+            }
 
     def _m_log_out(self, request: web.Request, p: Params) -> bool:
         return True
@@ -2431,10 +2828,12 @@ class FakeTelegram:
             if len(text) > MAX_TEXT:
                 raise bad_request("message is too long")
             markup = self._markup(p)
+            requested, thread = self._send_thread(p, chat_id)
             reply_to = self._reply_target(p, chat_id)
             msg = self._new_bot_message(
                 chat_id,
                 reply_to,
+                thread_id=self._landing_thread(chat_id, requested, thread, reply_to),
                 text=text,
                 entities=entities,
                 raw=p.get_str("text"),
@@ -2457,11 +2856,13 @@ class FakeTelegram:
                 self._check_photo_size(data)
             caption, entities = self._caption(p)
             markup = self._markup(p)
+            requested, thread = self._send_thread(p, chat_id)
             reply_to = self._reply_target(p, chat_id)
             sizes = self._photo_sizes_for(existing) if existing else self._store_photo(data)
             msg = self._new_bot_message(
                 chat_id,
                 reply_to,
+                thread_id=self._landing_thread(chat_id, requested, thread, reply_to),
                 caption=caption,
                 entities=entities,
                 raw=p.get_str("caption"),
@@ -2505,11 +2906,13 @@ class FakeTelegram:
             data, filename, existing = self._file_param(p, kind)
             caption, entities = self._caption(p)
             markup = self._markup(p)
+            requested, thread = self._send_thread(p, chat_id)
             reply_to = self._reply_target(p, chat_id)
             media = self._media_object(kind, p, data, filename, existing, p.files.get(kind))
             msg = self._new_bot_message(
                 chat_id,
                 reply_to,
+                thread_id=self._landing_thread(chat_id, requested, thread, reply_to),
                 caption=caption,
                 entities=entities,
                 raw=p.get_str("caption"),
@@ -2562,6 +2965,8 @@ class FakeTelegram:
         return media
 
     def _m_send_chat_action(self, request: web.Request, p: Params) -> bool:
+        # message_thread_id is passed on unchecked (tdlib/telegram-bot-api#732): True even for
+        # a deleted or unknown topic, or with threaded mode off.
         with self._lock:
             self._target_chat(p)
             if p.get_str("action") not in _CHAT_ACTIONS:
@@ -2653,6 +3058,8 @@ class FakeTelegram:
             return self._apply_edit(msg)
 
     def _delete(self, chat_id: int, message_id: int) -> bool:
+        if (chat_id, message_id) in self._topic_service_messages:
+            return False
         msg = self._bot_messages.get(chat_id, {}).get(message_id)
         if msg is not None and not msg.deleted:
             msg.deleted = True
@@ -2672,6 +3079,10 @@ class FakeTelegram:
             message_id = p.get_int("message_id")
             if message_id is None:
                 raise bad_request("message identifier is not specified")
+            key = (chat_id, message_id)
+            if key in self._topic_service_messages and key not in self._deleted_user_messages:
+                # "Service messages about a … forum topic creation can't be deleted."
+                raise bad_request("message can't be deleted")
             if not self._delete(chat_id, message_id):
                 raise bad_request("message to delete not found")
         return True
@@ -2685,6 +3096,104 @@ class FakeTelegram:
             for message_id in ids:
                 self._delete(chat_id, int(message_id))
         return True
+
+    # --- topics in private chats (Bot API 9.3/9.4)
+
+    def _m_create_forum_topic(self, request: web.Request, p: Params) -> JSON:
+        name = p.get_str("name") or ""
+        # get_integer_arg: absent = 0 (Telegram then picks the first colour), junk = 0.
+        icon_color = _td_int(p.values.get("icon_color"))
+        emoji_id = _td_int(p.values.get("icon_custom_emoji_id"), bits=64)
+        with self._lock:
+            chat_id = self._target_chat(p, check_blocked=False)
+            self._require_forum(chat_id)
+            clean = _clean_topic_name(name)
+            if not clean:
+                raise bad_request("name must be non-empty")
+            if icon_color < 0 or icon_color > 0xFFFFFF:
+                raise bad_request("invalid icon color specified")
+            if icon_color and icon_color not in TOPIC_ICON_COLORS:
+                # What Telegram does with an unlisted colour is unknown; the fake refuses it.
+                raise bad_request("invalid icon color specified")
+            self._check_blocked(chat_id)  # the server refuses, after TDLib's own checks
+            if self._topic_outage:
+                raise ApiError(400, BOT_FORUM_CREATE_FORBIDDEN)
+            service_id, thread = self._new_message_ids(chat_id)
+            topic = FakeTopic(
+                thread, chat_id, clean, icon_color or TOPIC_ICON_COLORS[0], "bot", service_id,
+                icon_custom_emoji_id=str(emoji_id) if emoji_id else None, names=[clean],
+            )  # fmt: skip
+            self._topics.setdefault(chat_id, {})[thread] = topic
+            created: JSON = {"name": clean, "icon_color": topic.icon_color}
+            if topic.icon_custom_emoji_id is not None:
+                created["icon_custom_emoji_id"] = topic.icon_custom_emoji_id
+            # The service message is in the chat (the bot gets no update about it).
+            self._user_messages[(chat_id, service_id)] = {
+                "message_id": service_id,
+                "from": dict(self.bot_user),
+                "chat": dict(self._chats[chat_id]),
+                "date": int(time.time()),
+                "message_thread_id": thread,
+                "forum_topic_created": created,
+                "is_topic_message": True,
+            }
+            self._topic_service_messages.add((chat_id, service_id))
+            self._changed()
+            return {"message_thread_id": thread, **created}
+
+    def _m_edit_forum_topic(self, request: web.Request, p: Params) -> bool:
+        name = p.get_str("name") or ""
+        edit_icon = p.values.get("icon_custom_emoji_id") is not None  # "" removes the icon
+        emoji_id = _td_int(p.values.get("icon_custom_emoji_id"), bits=64)
+        with self._lock:
+            chat_id = self._target_chat(p, check_blocked=False)
+            self._require_forum(chat_id)
+            thread = self._topic_param(p)
+            clean = _clean_topic_name(name)
+            if name and not clean:
+                raise bad_request("name must be non-empty")
+            if not name and not edit_icon:
+                return True  # TDLib answers without asking the server: nothing to change
+            self._check_blocked(chat_id)
+            topic = self._live_topic(chat_id, thread)
+            new_icon = str(emoji_id) if emoji_id else None
+            renamed = bool(name) and clean != topic.name
+            new_icon_set = edit_icon and new_icon != topic.icon_custom_emoji_id
+            if not renamed and not new_icon_set:
+                raise ApiError(400, TOPIC_NOT_MODIFIED)
+            if renamed:
+                topic.name = clean
+                topic.names.append(clean)
+                topic.is_name_implicit = False
+            if edit_icon:
+                topic.icon_custom_emoji_id = new_icon
+            self._changed()
+        return True
+
+    def _m_delete_forum_topic(self, request: web.Request, p: Params) -> bool:
+        with self._lock:
+            chat_id = self._target_chat(p, check_blocked=False)
+            self._require_forum(chat_id)
+            thread = self._topic_param(p)
+            self._check_blocked(chat_id)
+            self._delete_topic(self._live_topic(chat_id, thread), "bot")
+        return True
+
+    def _m_unpin_all_forum_topic_messages(self, request: web.Request, p: Params) -> bool:
+        # The fake doesn't model pins: this checks the topic and changes nothing.
+        with self._lock:
+            chat_id = self._target_chat(p, check_blocked=False)
+            self._require_forum(chat_id)
+            self._live_topic(chat_id, self._topic_param(p))
+        return True
+
+    def _m_close_forum_topic(self, request: web.Request, p: Params) -> bool:
+        with self._lock:
+            self._require_forum(self._target_chat(p, check_blocked=False), allow_bots=False)
+        return True  # unreachable: the fake has no forum supergroups
+
+    def _m_reopen_forum_topic(self, request: web.Request, p: Params) -> bool:
+        return self._m_close_forum_topic(request, p)
 
     def _m_answer_callback_query(self, request: web.Request, p: Params) -> bool:
         query_id = p.get_str("callback_query_id")
@@ -2726,6 +3235,45 @@ class FakeTelegram:
 
 
 # --------------------------------------------------------------------------- small helpers
+
+
+def _td_int(value: Any, bits: int = 32) -> int:
+    """A parameter read like td::to_integer<int32/int64>: an optional '-' and the leading
+    digits (what follows is ignored), wrapping on overflow; junk is 0."""
+    if value is None or isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        number = value
+    else:
+        match = re.match(r"(-?)(\d*)", str(value))
+        assert match is not None
+        number = int(match.group(2) or "0") * (-1 if match.group(1) else 1)
+    modulus = 1 << bits
+    number %= modulus
+    return number - modulus if number >= modulus // 2 else number
+
+
+# TDLib's strip_empty_characters turns these into spaces (U+202E stays in names).
+_NAME_SPACES = frozenset(
+    "\u1680\u180e\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u202f\u205f\u2800\u3000\ufffc"
+)
+# … and a name of only these characters is empty.
+_EMPTY_NAME_CHARS = frozenset(" \n\u200b\u200c\u200d\u200e\u200f\u202e\ufeff\u00a0")
+_TD_TRIM = " \t\r\n\0\v"
+
+
+def _clean_topic_name(name: str) -> str:
+    """A topic name as TDLib's clean_name(name, 128) leaves it (td/telegram/misc.cpp): odd
+    spaces become spaces, the name is trimmed and cut to 128 characters, a name of empty
+    characters becomes "", runs of spaces/newlines become one space."""
+    spaced = "".join(
+        " " if ch in _NAME_SPACES or 0xE0000 <= ord(ch) <= 0xE007F else ch for ch in name
+    )
+    cut = spaced.strip(_TD_TRIM)[:MAX_TOPIC_NAME].strip(_TD_TRIM)
+    if all(ch in _EMPTY_NAME_CHARS for ch in cut):
+        return ""
+    return re.sub(r"[ \n\u00a0]+", " ", cut).strip(_TD_TRIM)
 
 
 def _dumps(obj: Any) -> str:

@@ -24,6 +24,7 @@ from telegram import (
     InputMediaAudio,
     InputMediaPhoto,
     InputMediaVideo,
+    Message,
     ReplyParameters,
     Update,
 )
@@ -1071,3 +1072,365 @@ async def test_real_application_in_webhook_mode(fake: FakeTelegram, receiver: Re
         await app.stop()
     assert fake.pending_updates == []
     assert [(d.update_id, d.status) for d in fake.webhook_deliveries] == [(1, 200), (2, 200)]
+
+
+# --------------------------------------------------------------------------- topics in private chats
+
+
+async def take_messages(bot: Bot) -> list[Message]:
+    """The pending messages (updates confirmed)."""
+    updates = await bot.get_updates()
+    if updates:
+        await bot.get_updates(offset=updates[-1].update_id + 1)
+    return [u.message for u in updates if u.message is not None]
+
+
+async def test_threaded_mode_shows_in_get_me_and_can_be_flipped(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    me = await bot.get_me()
+    assert (me.has_topics_enabled, me.allows_users_to_create_topics) == (False, False)
+    with FakeTelegram(threaded=True, users_can_create_topics=False) as threaded:
+        async with Bot(threaded.token, base_url=threaded.api_url) as other:
+            me = await other.get_me()
+            assert (me.has_topics_enabled, me.allows_users_to_create_topics) == (True, False)
+            threaded.set_threaded(True, users_can_create_topics=True)
+            me = await other.get_me()
+            assert (me.has_topics_enabled, me.allows_users_to_create_topics) == (True, True)
+            threaded.set_threaded(False)  # the owner turns it off in BotFather
+            me = await other.get_me()
+            assert (me.has_topics_enabled, me.allows_users_to_create_topics) == (False, False)
+            assert not threaded.threaded
+    # Only getMe says it: a message's "from" (the bot) doesn't.
+    sent = await bot.send_message(USER, "hi")
+    assert sent.from_user is not None and sent.from_user.has_topics_enabled is None
+
+
+async def test_create_forum_topic_in_a_private_chat(fake: FakeTelegram, bot: Bot) -> None:
+    with pytest.raises(BadRequest, match=r"^The chat is not a forum$"):
+        await bot.create_forum_topic(USER, "Alice")
+    fake.set_threaded(True)
+    before = await bot.send_message(USER, "lobby")
+    topic = await bot.create_forum_topic(USER, "  Alice \n\n  Smith ")
+    assert (topic.name, topic.icon_color) == ("Alice Smith", 7322096)
+    # A thread id of the user's side: never 1, never the bot-side message ids around it.
+    after = await bot.send_message(USER, "next")
+    assert topic.message_thread_id not in (1, before.message_id, after.message_id)
+    [stored] = fake.topics(USER).values()
+    assert (stored.thread_id, stored.created_by, stored.deleted) == (
+        topic.message_thread_id,
+        "bot",
+        False,
+    )
+    assert stored.service_message_id == before.message_id + 1  # the creation took a message id
+    yellow = await bot.create_forum_topic(USER, "x" * 200, icon_color=0xFFD67E)
+    assert (yellow.name, yellow.icon_color) == ("x" * 128, 16766590)
+    assert yellow.message_thread_id != topic.message_thread_id
+    with pytest.raises(BadRequest, match=r"^Name must be non-empty$"):
+        await bot.create_forum_topic(USER, " \n\u200b ")
+    for color in (123, -1, 0x1000000):
+        with pytest.raises(BadRequest, match=r"^Invalid icon color specified$"):
+            await bot.create_forum_topic(USER, "Bob", icon_color=color)
+    # The service message about the creation can't be deleted (Bot API docs).
+    with pytest.raises(BadRequest, match=r"^Message can't be deleted$"):
+        await bot.delete_message(USER, stored.service_message_id)
+    fake.block(USER)
+    with pytest.raises(Forbidden, match="bot was blocked by the user"):
+        await bot.create_forum_topic(USER, "Carol")
+    assert len(fake.topics(USER)) == 2
+
+
+async def test_edit_forum_topic(fake: FakeTelegram, bot: Bot) -> None:
+    fake.set_threaded(True)
+    topic = await bot.create_forum_topic(USER, "Alice")
+    thread = topic.message_thread_id
+    assert await bot.edit_forum_topic(USER, thread, name="Alice (work)")
+    with pytest.raises(BadRequest, match=r"(?i)^topic_not_modified$"):
+        await bot.edit_forum_topic(USER, thread, name=" Alice  (work) ")
+    assert await bot.edit_forum_topic(USER, thread, icon_custom_emoji_id="5312536423851630001")
+    assert fake.topics(USER)[thread].icon_custom_emoji_id == "5312536423851630001"
+    assert await bot.edit_forum_topic(USER, thread, icon_custom_emoji_id="")  # removes it
+    assert fake.topics(USER)[thread].icon_custom_emoji_id is None
+    # Nothing to change: True at once, even for a topic that doesn't exist.
+    assert await bot.edit_forum_topic(USER, 999_999)
+    with pytest.raises(BadRequest, match=r"(?i)^topic_id_invalid$"):
+        await bot.edit_forum_topic(USER, 999_999, name="Nobody")
+    with pytest.raises(BadRequest, match=r"^Invalid forum topic identifier specified$"):
+        await bot.edit_forum_topic(USER, 0, name="Nobody")
+    with pytest.raises(BadRequest, match=r"^Name must be non-empty$"):
+        await bot.edit_forum_topic(USER, thread, name="   ")
+    await bot.delete_forum_topic(USER, thread)
+    with pytest.raises(BadRequest, match=r"(?i)^topic_id_invalid$"):
+        await bot.edit_forum_topic(USER, thread, name="Alice again")
+    assert fake.topics(USER)[thread].names == ["Alice", "Alice (work)"]
+
+
+async def test_delete_forum_topic_takes_its_messages(fake: FakeTelegram, bot: Bot) -> None:
+    fake.set_threaded(True)
+    doomed = (await bot.create_forum_topic(USER, "Doomed")).message_thread_id
+    kept = (await bot.create_forum_topic(USER, "Kept")).message_thread_id
+    in_doomed = await bot.send_message(USER, "one", message_thread_id=doomed)
+    in_kept = await bot.send_message(USER, "two", message_thread_id=kept)
+    lobby = await bot.send_message(USER, "three")
+    user_said = fake.send_text(USER, "from the user", thread=doomed)
+    assert await bot.delete_forum_topic(USER, doomed)
+    assert fake.topics(USER)[doomed].deleted_by == "bot"
+    gone = {m.message_id for m in fake.messages(USER) if m.deleted}
+    assert gone == {in_doomed.message_id}
+    assert not fake.message(USER, in_kept.message_id).deleted
+    assert not fake.message(USER, lobby.message_id).deleted
+    with pytest.raises(BadRequest, match=r"^Message thread not found$"):
+        await bot.send_message(USER, "again", message_thread_id=doomed)
+    with pytest.raises(BadRequest, match=r"^Message to be replied not found$"):
+        await bot.send_message(USER, "re", reply_parameters=ReplyParameters(user_said))
+    with pytest.raises(BadRequest, match=r"(?i)^topic_id_invalid$"):
+        await bot.delete_forum_topic(USER, doomed)
+    # unpinAllForumTopicMessages checks the topic too (the fake has no pins).
+    assert await bot.unpin_all_forum_topic_messages(USER, kept)
+    with pytest.raises(BadRequest, match=r"(?i)^topic_id_invalid$"):
+        await bot.unpin_all_forum_topic_messages(USER, doomed)
+
+
+async def test_close_and_reopen_are_refused_in_private_chats(fake: FakeTelegram, bot: Bot) -> None:
+    with pytest.raises(BadRequest, match=r"^The chat is not a forum$"):
+        await bot.close_forum_topic(USER, 5)
+    fake.set_threaded(True)
+    thread = (await bot.create_forum_topic(USER, "Alice")).message_thread_id
+    with pytest.raises(BadRequest, match=r"^The chat is not a supergroup forum$"):
+        await bot.close_forum_topic(USER, thread)
+    with pytest.raises(BadRequest, match=r"^The chat is not a supergroup forum$"):
+        await bot.reopen_forum_topic(USER, thread)
+
+
+async def test_every_send_method_takes_message_thread_id(fake: FakeTelegram, bot: Bot) -> None:
+    fake.set_threaded(True)
+    thread = (await bot.create_forum_topic(USER, "Alice")).message_thread_id
+    sent = [
+        await bot.send_message(USER, "text", message_thread_id=thread),
+        await bot.send_photo(USER, png("red"), message_thread_id=thread),
+        await bot.send_document(USER, b"doc", filename="a.txt", message_thread_id=thread),
+        await bot.send_video(USER, b"video", filename="v.mp4", message_thread_id=thread),
+        await bot.send_voice(USER, b"OggS", message_thread_id=thread),
+        await bot.send_audio(USER, b"ID3", filename="a.mp3", message_thread_id=thread),
+    ]
+    assert [(m.message_thread_id, m.is_topic_message) for m in sent] == [(thread, True)] * 6
+    lobby = await bot.send_message(USER, "outside")
+    assert (lobby.message_thread_id, lobby.is_topic_message) == (None, None)
+    assert [m.message_id for m in fake.messages(USER, thread=thread)] == [
+        m.message_id for m in sent
+    ]
+    assert [m.text for m in fake.messages(USER, thread=0)] == ["outside"]
+    assert fake.message(USER, sent[0].message_id).thread_id == thread
+    # Edits keep the topic.
+    edited = await bot.edit_message_text("text, edited", USER, sent[0].message_id)
+    assert isinstance(edited, Message) and edited.message_thread_id == thread
+    captioned = await bot.edit_message_caption(USER, sent[1].message_id, caption="red")
+    assert isinstance(captioned, Message) and captioned.is_topic_message
+    # sendChatAction never checks the thread (tdlib/telegram-bot-api#732).
+    assert await bot.send_chat_action(USER, "typing", message_thread_id=thread)
+    assert await bot.send_chat_action(USER, "typing", message_thread_id=987_654)
+    last = fake.last(USER, thread=thread)
+    assert last is not None and last.kind == "audio"
+
+
+async def test_bad_message_thread_ids(fake: FakeTelegram, bot: Bot) -> None:
+    with pytest.raises(BadRequest, match=r"^Message thread not found$"):
+        await bot.send_message(USER, "threaded mode is off", message_thread_id=5)
+    fake.set_threaded(True)
+    thread = (await bot.create_forum_topic(USER, "Alice")).message_thread_id
+    for unknown in (1, thread + 1000):
+        with pytest.raises(BadRequest, match=r"^Message thread not found$"):
+            await bot.send_message(USER, "x", message_thread_id=unknown)
+        with pytest.raises(BadRequest, match=r"^Message thread not found$"):
+            await bot.send_photo(USER, png("red"), message_thread_id=unknown)
+    # A group without topics ignores the id.
+    group = await bot.send_message(-100, "group", message_thread_id=thread)
+    assert group.message_thread_id is None
+    url = f"{fake.api_url}{fake.token}/sendMessage"
+    async with httpx.AsyncClient() as client:
+        # Read like td::to_integer: junk and negatives are no thread, trailing junk is dropped.
+        for junk in ("abc", "-5", "0", ""):
+            answer = await client.post(
+                url, data={"chat_id": str(USER), "text": junk or "-", "message_thread_id": junk}
+            )
+            assert answer.status_code == 200, answer.text
+            assert "message_thread_id" not in answer.json()["result"]
+        answer = await client.post(
+            url, data={"chat_id": str(USER), "text": "t", "message_thread_id": f"{thread}xyz"}
+        )
+        assert answer.json()["result"]["message_thread_id"] == thread
+    fake.set_threaded(False)
+    with pytest.raises(BadRequest, match=r"^Message thread not found$"):
+        await bot.send_message(USER, "off again", message_thread_id=thread)
+    fake.set_threaded(True)  # the topics come back with the mode
+    assert (await bot.send_message(USER, "on", message_thread_id=thread)).is_topic_message
+
+
+async def test_replies_follow_the_topic_of_the_replied_message(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    fake.set_threaded(True)
+    alice = (await bot.create_forum_topic(USER, "Alice")).message_thread_id
+    bob = (await bot.create_forum_topic(USER, "Bob")).message_thread_id
+    fake.send_text(USER, "hi Alice", thread=alice)
+    [incoming] = await take_messages(bot)
+    assert (incoming.message_thread_id, incoming.is_topic_message) == (alice, True)
+    assert incoming.reply_to_message is None  # no implicit reply in private chats
+    # PTB's reply_* pass message_thread_id by themselves for topic messages.
+    answered = await incoming.reply_text("taken")
+    assert answered.message_thread_id == alice
+    # A reply without message_thread_id goes into the replied message's topic.
+    quoted = await bot.send_message(
+        USER, "quoted", reply_parameters=ReplyParameters(incoming.message_id)
+    )
+    assert quoted.message_thread_id == alice
+    assert quoted.reply_to_message is not None and quoted.external_reply is None
+    # A reply from another topic shows as an external reply.
+    across = await bot.send_message(
+        USER, "across", message_thread_id=bob, reply_parameters=ReplyParameters(incoming.message_id)
+    )
+    assert across.message_thread_id == bob and across.reply_to_message is None
+    assert across.external_reply is not None
+    assert across.external_reply.message_id == incoming.message_id
+    # The user answers the bot's message from the lobby: it lands in that topic as well.
+    fake.send_text(USER, "thanks", reply_to=answered.message_id)
+    [reply] = await take_messages(bot)
+    assert reply.message_thread_id == alice
+    assert reply.reply_to_message is not None
+    assert reply.reply_to_message.message_id == answered.message_id
+
+
+async def test_user_side_topics(fake: FakeTelegram, bot: Bot) -> None:
+    with pytest.raises(AssertionError, match="threaded mode is off"):
+        fake.create_topic(USER, "Shopping")
+    fake.set_threaded(True)
+    fake.send_text(USER, "typed in the lobby")
+    thread = fake.create_topic(USER, "Shopping")
+    fake.send_text(USER, "milk", thread=thread)
+    fake.send_photo(USER, png("white"), caption="this one", thread=thread)
+    renamed = fake.rename_topic(USER, thread, "Groceries")
+    implicit = fake.create_topic(USER, "what about the invoice from last week", implicit=True)
+    lobby, created, milk, photo, edited, unnamed = await take_messages(bot)
+    assert (lobby.message_thread_id, lobby.is_topic_message) == (None, None)
+    assert created.forum_topic_created is not None
+    assert (created.forum_topic_created.name, created.forum_topic_created.icon_color) == (
+        "Shopping",
+        7322096,
+    )
+    assert created.message_thread_id == thread and created.is_topic_message
+    assert created.message_id != thread  # the thread id is of the user's side
+    assert (milk.text, milk.message_thread_id, milk.is_topic_message) == ("milk", thread, True)
+    assert photo.photo and photo.message_thread_id == thread
+    assert filters.IS_TOPIC_MESSAGE.check_update(Update(1, message=milk))
+    assert edited.message_id == renamed and edited.message_thread_id == thread
+    assert edited.forum_topic_edited is not None
+    assert edited.forum_topic_edited.name == "Groceries"
+    assert unnamed.forum_topic_created is not None
+    assert unnamed.forum_topic_created.is_name_implicit
+    topics = fake.topics(USER)
+    assert (topics[thread].name, topics[thread].created_by) == ("Groceries", "user")
+    assert topics[implicit].is_name_implicit
+    # The bot answers in the user's topic; then the user deletes it: no update at all.
+    await bot.send_message(USER, "noted", message_thread_id=thread)
+    fake.delete_topic(USER, thread)
+    assert await take_messages(bot) == []
+    assert fake.topics(USER)[thread].deleted_by == "user"
+    assert all(m.deleted for m in fake.messages(USER, thread=thread))
+    with pytest.raises(AssertionError, match="was deleted"):
+        fake.send_text(USER, "into the void", thread=thread)
+    with pytest.raises(BadRequest, match=r"^Message thread not found$"):
+        await bot.send_message(USER, "where?", message_thread_id=thread)
+    fake.set_threaded(True, users_can_create_topics=False)
+    with pytest.raises(AssertionError, match="doesn't allow users"):
+        fake.create_topic(USER, "Not allowed")
+    with pytest.raises(AssertionError, match="doesn't allow users"):
+        fake.delete_topic(USER, implicit)
+
+
+async def test_wait_message_and_wait_topic(fake: FakeTelegram, bot: Bot) -> None:
+    fake.set_threaded(True)
+    waiter = asyncio.create_task(asyncio.to_thread(fake.wait_topic, USER, "alice", timeout=3))
+    await asyncio.sleep(0.05)
+    topic = await bot.create_forum_topic(USER, "Alice Smith")
+    assert (await waiter).thread_id == topic.message_thread_id
+    await bot.send_message(USER, "hello there")
+    waiter = asyncio.create_task(
+        asyncio.to_thread(
+            fake.wait_message, USER, "hello", thread=topic.message_thread_id, timeout=3
+        )
+    )
+    sent = await bot.send_message(USER, "hello Alice", message_thread_id=topic.message_thread_id)
+    assert (await waiter).message_id == sent.message_id
+    with pytest.raises(AssertionError, match=f"thread={topic.message_thread_id}"):
+        fake.wait_message(USER, "there", thread=topic.message_thread_id, timeout=0.1)
+    with pytest.raises(AssertionError, match="no topic 'bob'"):
+        fake.wait_topic(USER, "bob", timeout=0.1)
+
+
+async def test_deleted_topic_bug_puts_the_message_in_the_main_chat(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    fake.set_threaded(True)
+    thread = fake.create_topic(USER, "Alice")
+    fake.delete_topic(USER, thread)
+    fake.set_deleted_topic_bug()
+    stray = await bot.send_message(USER, "for Alice", message_thread_id=thread)
+    # No error, but the message is outside the requested topic: the bot must notice…
+    assert (stray.message_thread_id, stray.is_topic_message) == (None, None)
+    assert [m.text for m in fake.messages(USER, thread=0)] == ["for Alice"]
+    # … delete the stray copy, recreate the topic and send again.
+    assert await bot.delete_message(USER, stray.message_id)
+    again = await bot.create_forum_topic(USER, "Alice")
+    resent = await bot.send_message(USER, "for Alice", message_thread_id=again.message_thread_id)
+    assert resent.message_thread_id == again.message_thread_id != thread
+    assert fake.message(USER, stray.message_id).deleted
+    # Unknown topics still fail, and without the bug a deleted one fails too.
+    with pytest.raises(BadRequest, match=r"^Message thread not found$"):
+        await bot.send_message(USER, "x", message_thread_id=thread + 1000)
+    fake.set_deleted_topic_bug(False)
+    with pytest.raises(BadRequest, match=r"^Message thread not found$"):
+        await bot.send_message(USER, "x", message_thread_id=thread)
+
+
+async def test_topic_outage_breaks_only_sends_into_topics(fake: FakeTelegram, bot: Bot) -> None:
+    fake.set_threaded(True)
+    thread = (await bot.create_forum_topic(USER, "Alice")).message_thread_id
+    fake.set_topic_outage()
+    with pytest.raises(BadRequest, match=r"^Message thread not found$"):
+        await bot.send_message(USER, "x", message_thread_id=thread)
+    with pytest.raises(BadRequest, match=r"(?i)^bot_forum_create_forbidden$"):
+        await bot.create_forum_topic(USER, "Bob")
+    assert (await bot.send_message(USER, "degraded: [Alice] x")).message_thread_id is None
+    fake.send_text(USER, "still threaded", thread=thread)
+    [incoming] = await take_messages(bot)
+    assert incoming.message_thread_id == thread
+    fake.set_topic_outage(False)
+    assert (await bot.send_message(USER, "x", message_thread_id=thread)).is_topic_message
+
+
+async def _ack_in_topic(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    assert message is not None
+    await message.reply_text(f"got it in topic {message.message_thread_id}")
+
+
+async def test_real_application_answers_in_the_topic(fake: FakeTelegram) -> None:
+    fake.set_threaded(True)
+    app = (
+        Application.builder()
+        .token(fake.token)
+        .base_url(fake.api_url)
+        .base_file_url(fake.file_url)
+        .build()
+    )
+    app.add_handler(MessageHandler(filters.IS_TOPIC_MESSAGE & filters.TEXT, _ack_in_topic))
+    thread = fake.create_topic(USER, "Alice")
+    async with app:
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0, timeout=timedelta(seconds=1))
+        fake.send_text(USER, "hello", thread=thread)
+        answer = await asyncio.to_thread(fake.wait_message, USER, "got it", thread=thread)
+        await app.updater.stop()
+        await app.stop()
+    assert answer.text == f"got it in topic {thread}"
