@@ -68,6 +68,8 @@ telegram-topics.md, the error texts as telegram-bot-api's Client.cpp and TDLib w
   found"), on sendChatAction never checked (tdlib/telegram-bot-api#732); a reply without
   message_thread_id to a topic message lands in that topic, a reply across topics arrives as
   ``external_reply``; the message keeps its topic through edits (``FakeMessage.thread_id``);
+  ``setMessageReaction`` with Telegram's emoji list, recorded per message
+  (:meth:`reactions`);
 * the user: ``send_text(..., thread=…)`` (and every ``send_*``), :meth:`create_topic`
   (``forum_topic_created``), :meth:`rename_topic` (``forum_topic_edited``),
   :meth:`delete_topic` (no update, as in reality); observed with :meth:`topics`,
@@ -83,7 +85,7 @@ Not covered: forum supergroups (a thread id in a group is ignored, as in a non-f
 the General topic, getForumTopicIconStickers (custom emoji icon ids are stored, not checked),
 sendMediaGroup/copyMessage/forwardMessage and sendMessageDraft (the fake has none), pins,
 the 60-second topic cache of the real server (a just-deleted topic may still pass; see the
-#854 switch instead), the rate limits.
+#854 switch instead), ``message_reaction`` updates (the user reacting), the rate limits.
 
 Threading: the server runs on its own loop/thread (``BackgroundServer``).  All state is guarded
 by one re-entrant lock, so the public methods may be called from any thread; the getters return
@@ -147,6 +149,15 @@ TOPIC_ICON_COLORS = (7322096, 16766590, 13338331, 9367192, 16749490, 16478047)
 # step per message of the chat, from here) so that they never equal the message_id the bot sees
 # for the forum_topic_created message: the bot must use message_thread_id, never message_id.
 USER_SIDE_FIRST_ID = 100_001
+# The emoji a bot may react with (Bot API "ReactionTypeEmoji", 10.1).  Compared without U+FE0F,
+# so python-telegram-bot's ReactionEmoji spellings ("❤️‍🔥" with VS16) are accepted too.
+REACTION_EMOJI = frozenset([
+    "❤", "👍", "👎", "🔥", "🥰", "👏", "😁", "🤔", "🤯", "😱", "🤬", "😢", "🎉", "🤩", "🤮", "💩",
+    "🙏", "👌", "🕊", "🤡", "🥱", "🥴", "😍", "🐳", "❤\u200d🔥", "🌚", "🌭", "💯", "🤣", "⚡", "🍌",
+    "🏆", "💔", "🤨", "😐", "🍓", "🍾", "💋", "🖕", "😈", "😴", "😭", "🤓", "👻", "👨\u200d💻", "👀",
+    "🎃", "🙈", "😇", "😨", "🤝", "✍", "🤗", "🫡", "🎅", "🎄", "☃", "💅", "🤪", "🗿", "🆒", "💘",
+    "🙉", "🦄", "😘", "💊", "🙊", "😎", "👾", "🤷\u200d♂", "🤷", "🤷\u200d♀", "😡",
+])  # fmt: skip
 
 # What a message is, as FakeMessage.kind; every kind but "text" is also the Message field
 # holding the media object (a PhotoSize list for "photo").
@@ -1201,6 +1212,7 @@ class FakeTelegram:
         self._topics: dict[int, dict[int, FakeTopic]] = {}  # chat_id -> thread_id -> topic
         self._topic_service_messages: set[tuple[int, int]] = set()  # can't be deleted
         self._user_side_ids: dict[int, int] = {}  # chat_id -> last id of the user's side
+        self._reactions: dict[tuple[int, int], list[str]] = {}  # (chat, message) -> history
 
         self._methods: dict[str, Callable[[web.Request, Params], Any]] = {
             name.removeprefix("_m_").replace("_", "").lower(): getattr(self, name)
@@ -1653,6 +1665,17 @@ class FakeTelegram:
         except AssertionError as exc:
             names = {t: (x.name, x.deleted_by) for t, x in self.topics(user_id).items()}
             raise AssertionError(f"no topic {name!r} for {user_id} in {names}\n{exc}") from None
+
+    def reactions(self, chat_id: int, message_id: int) -> list[str]:
+        """Every reaction the bot set on the message, oldest first ("" = it removed its
+        reaction); the last one is the current one."""
+        with self._lock:
+            return list(self._reactions.get((chat_id, message_id), []))
+
+    def reaction(self, chat_id: int, message_id: int) -> str | None:
+        """The bot's current reaction on the message (None: none)."""
+        history = self.reactions(chat_id, message_id)
+        return (history[-1] or None) if history else None
 
     def message(self, chat_id: int, message_id: int) -> FakeMessage:
         with self._lock:
@@ -3195,6 +3218,25 @@ class FakeTelegram:
     def _m_reopen_forum_topic(self, request: web.Request, p: Params) -> bool:
         return self._m_close_forum_topic(request, p)
 
+    def _m_set_message_reaction(self, request: web.Request, p: Params) -> bool:
+        emojis = _reaction_emojis(p.values.get("reaction"))
+        message_id = _td_int(p.values.get("message_id"))
+        with self._lock:
+            chat_id = self._target_chat(p, create=False)
+            if message_id <= 0 or self._any_message_json(chat_id, message_id) is None:
+                raise bad_request("message to react not found")
+            if any(not emoji or emoji == "$" for emoji in emojis):
+                raise bad_request("invalid reaction type specified")  # TDLib: empty or paid
+            if len(emojis) > 1:
+                raise bad_request("REACTIONS_TOO_MANY")  # bots: one reaction per message
+            if any(e.replace("\ufe0f", "") not in REACTION_EMOJI for e in emojis):
+                raise bad_request("REACTION_INVALID")
+            self._reactions.setdefault((chat_id, message_id), []).append(
+                emojis[0] if emojis else ""
+            )
+            self._changed()
+        return True
+
     def _m_answer_callback_query(self, request: web.Request, p: Params) -> bool:
         query_id = p.get_str("callback_query_id")
         text = p.get_str("text")
@@ -3274,6 +3316,44 @@ def _clean_topic_name(name: str) -> str:
     if all(ch in _EMPTY_NAME_CHARS for ch in cut):
         return ""
     return re.sub(r"[ \n\u00a0]+", " ", cut).strip(_TD_TRIM)
+
+
+def _reaction_emojis(raw: Any) -> list[str]:
+    """The emoji of setMessageReaction's `reaction` (a JSON list of ReactionType), with the
+    Bot API's parse errors; a custom emoji (which a bot may use only where it is already
+    present or allowed, never in the fake) is answered REACTION_INVALID."""
+    if raw is None or raw == "":
+        return []
+    value = raw
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise bad_request("can't parse reaction types JSON object") from None
+    if not isinstance(value, list):
+        raise bad_request("expected an Array of ReactionType")
+    emojis: list[str] = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise bad_request("can't parse ReactionType: expected an Object")
+        kind = item.get("type")
+        if not isinstance(kind, str):
+            raise bad_request("can't parse ReactionType: Can't find field \"type\"")
+        if kind == "emoji":
+            emoji = item.get("emoji")
+            if not isinstance(emoji, str):
+                raise bad_request("can't parse ReactionType: Can't find field \"emoji\"")
+            emojis.append(emoji)
+        elif kind == "custom_emoji":
+            custom = item.get("custom_emoji_id")
+            if not (isinstance(custom, int) or (isinstance(custom, str) and custom.isdigit())):
+                raise bad_request(
+                    'can\'t parse ReactionType: Field "custom_emoji_id" must be a valid Number'
+                )
+            emojis.append(f"custom:{custom}")  # never in REACTION_EMOJI: REACTION_INVALID
+        else:
+            raise bad_request("can't parse ReactionType: invalid reaction type specified")
+    return emojis
 
 
 def _dumps(obj: Any) -> str:

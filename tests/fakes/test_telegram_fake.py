@@ -25,10 +25,11 @@ from telegram import (
     InputMediaPhoto,
     InputMediaVideo,
     Message,
+    ReactionTypeEmoji,
     ReplyParameters,
     Update,
 )
-from telegram.constants import ParseMode
+from telegram.constants import ParseMode, ReactionEmoji
 from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter
 from telegram.ext import (
     Application,
@@ -40,7 +41,7 @@ from telegram.ext import (
 )
 
 from tests.fakes.server import free_port
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import REACTION_EMOJI, FakeTelegram
 
 USER = 42
 
@@ -1408,9 +1409,56 @@ async def test_topic_outage_breaks_only_sends_into_topics(fake: FakeTelegram, bo
     assert (await bot.send_message(USER, "x", message_thread_id=thread)).is_topic_message
 
 
+async def test_set_message_reaction(fake: FakeTelegram, bot: Bot) -> None:
+    assert {e.value.replace("\ufe0f", "") for e in ReactionEmoji} == REACTION_EMOJI
+    fake.set_threaded(True)
+    thread = fake.create_topic(USER, "Alice")
+    said = fake.send_text(USER, "send this to Alice", thread=thread)
+    for emoji in ("👍", "👌", "👀"):
+        assert await bot.set_message_reaction(USER, said, emoji)
+    assert fake.reactions(USER, said) == ["👍", "👌", "👀"]
+    assert fake.reaction(USER, said) == "👀"
+    # PTB spells some emoji with U+FE0F; they are the same reactions.
+    assert await bot.set_message_reaction(USER, said, ReactionEmoji.HEART_ON_FIRE, is_big=True)
+    assert await bot.set_message_reaction(USER, said, [])  # removes the reaction
+    assert fake.reaction(USER, said) is None and fake.reactions(USER, said)[-1] == ""
+    with pytest.raises(BadRequest, match=r"(?i)^reaction_invalid$"):
+        await bot.set_message_reaction(USER, said, ReactionTypeEmoji("🦜"))
+    with pytest.raises(BadRequest, match=r"(?i)^reactions_too_many$"):
+        await bot.set_message_reaction(USER, said, ["👍", "👀"])
+    # PTB turns an unknown emoji string into a custom emoji id, which the Bot API can't parse.
+    with pytest.raises(BadRequest, match=r"^Can't parse reactiontype"):
+        await bot.set_message_reaction(USER, said, "🦜")
+    for missing in (999, 0):
+        with pytest.raises(BadRequest, match=r"^Message to react not found$"):
+            await bot.set_message_reaction(USER, missing, "👍")
+    fake.delete_topic(USER, thread)
+    with pytest.raises(BadRequest, match=r"^Message to react not found$"):
+        await bot.set_message_reaction(USER, said, "👍")
+    assert len(fake.reactions(USER, said)) == 5
+    # The Bot API's own parse errors for a malformed `reaction`.
+    lobby = fake.send_text(USER, "in the lobby")
+    url = f"{fake.api_url}{fake.token}/setMessageReaction"
+    malformed = {
+        "{not json": "can't parse reaction types JSON object",
+        '{"type": "emoji"}': "expected an Array of ReactionType",
+        "[5]": "can't parse ReactionType: expected an Object",
+        '[{"type": "paid"}]': "can't parse ReactionType: invalid reaction type specified",
+        '[{"type": "emoji", "emoji": ""}]': "invalid reaction type specified",
+    }
+    async with httpx.AsyncClient() as client:
+        for reaction, error in malformed.items():
+            answer = await client.post(
+                url, data={"chat_id": str(USER), "message_id": str(lobby), "reaction": reaction}
+            )
+            assert answer.json()["description"] == f"Bad Request: {error}", reaction
+    assert fake.reactions(USER, lobby) == []
+
+
 async def _ack_in_topic(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     assert message is not None
+    await message.set_reaction(ReactionEmoji.THUMBS_UP)
     await message.reply_text(f"got it in topic {message.message_thread_id}")
 
 
@@ -1429,8 +1477,9 @@ async def test_real_application_answers_in_the_topic(fake: FakeTelegram) -> None
         await app.start()
         assert app.updater is not None
         await app.updater.start_polling(poll_interval=0, timeout=timedelta(seconds=1))
-        fake.send_text(USER, "hello", thread=thread)
+        said = fake.send_text(USER, "hello", thread=thread)
         answer = await asyncio.to_thread(fake.wait_message, USER, "got it", thread=thread)
         await app.updater.stop()
         await app.stop()
     assert answer.text == f"got it in topic {thread}"
+    assert fake.reactions(USER, said) == ["👍"]
