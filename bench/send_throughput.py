@@ -57,9 +57,12 @@ from bench.harness import (
 from bot.config import Settings
 from bot.gateways.base import LineState
 from bot.gateways.registry import build_gateways
+from bot.services.confirmations import Confirmations
 from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.media_links import MediaLinks
+from bot.services.pacing import Pacing
+from bot.services.retry_policy import RetryPolicy
 from bot.services.sender import SendService
 from bot.storage.crypto import TokenCipher
 from bot.storage.db import close_db, init_db
@@ -124,7 +127,7 @@ async def accepted(count: int, label: str, first_id: int) -> list[OutgoingMessag
     rows = [
         OutgoingMessage(
             chat_id=chats[n % len(chats)]["id"],
-            recipient=RECIPIENT,
+            recipient=f"7987{n:07d}",  # one each: a recipient's messages go out one by one
             text=f"{label} {n}",
             next_attempt_at=later,
             source_chat_id=chats[n % len(chats)]["owner_id"],
@@ -168,7 +171,7 @@ async def pipeline(
                     for n, row in enumerate(steady):
                         await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
                         released[row.text] = time.monotonic()
-                        await sender.release(row, None)
+                        await sender.release(row)
                     await wait_sent(fakes, len(steady))
                     arrived = dict(await fakes.acall("sent"))
                     latencies = [arrived[text] - at for text, at in released.items()]
@@ -203,7 +206,7 @@ async def release_all(sender: SendService, rows: list[OutgoingMessage]) -> None:
 
     async def release(row: OutgoingMessage) -> None:
         async with slots:
-            await sender.release(row, None)
+            await sender.release(row)
 
     await asyncio.gather(*(release(row) for row in rows))
 
@@ -233,17 +236,22 @@ async def outbox(
     await bot.initialize()
     gateways = build_gateways(settings)
     views = TelegramViews(bot)
+    lines = Lines(gateways, TokenCipher(key.encode()), "wappim")
     sender = SendService(
-        Lines(gateways, TokenCipher(key.encode()), "wappim"),
-        views,
+        lines,
+        Confirmations(views, lines, claim_seconds=4 * settings.lease_seconds),
         views,
         TelegramFiles(bot),
         MediaLinks(None),
         Leases(settings.lease_seconds),
-        rate_per_minute=settings.send_rate_per_minute,
+        pacing=Pacing(settings.send_rate_per_minute),
+        retry=RetryPolicy(
+            backoff=settings.send_retry_backoff,
+            max_wait=settings.send_retry_max_wait,
+            retry_for=settings.send_retry_for,
+            max_attempts=settings.send_max_attempts,
+        ),
         daily_cap=settings.send_daily_cap,
-        max_attempts=settings.send_max_attempts,
-        backoff=settings.send_retry_backoff,
     )
     await sender.start()
 

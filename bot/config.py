@@ -66,9 +66,13 @@ class Settings(BaseSettings):
     # Anti-ban pacing of WhatsApp sends, per linked chat.
     send_rate_per_minute: int = Field(20, ge=1)
     send_daily_cap: int = Field(500, ge=1)
-    send_max_attempts: int = Field(5, ge=1)
-    # Seconds before the first retry of a failed send; doubles with each attempt (with jitter).
+    # A send the gateway surely did not take (an outage) is retried this long (seconds), the
+    # retries SEND_RETRY_BACKOFF apart at first, doubling up to SEND_RETRY_MAX_WAIT (jittered).
+    send_retry_for: float = Field(3600.0, gt=0)
     send_retry_backoff: float = Field(2.0, ge=0)
+    send_retry_max_wait: float = Field(60.0, gt=0)
+    # Tries of a send that failed otherwise, in a way that is safe to repeat (not an outage).
+    send_max_attempts: int = Field(5, ge=1)
     # How often linked chats are checked in the background for a lost link (seconds).
     link_check_interval: float = Field(300.0, gt=0)
 

@@ -11,7 +11,12 @@ Errors (what a caller catches; `kind` is the taxonomy that decides retries):
      ├── UnsupportedError             unsupported     no   the gateway documents no such operation
      ├── RateLimitedError             rate_limited    yes  (after `retry_after`)
      ├── UpstreamError                upstream        yes  5xx, HTML error pages, malformed bodies
+     │    └── BreakerOpenError        upstream        yes  refused here: the gateway failed often
      └── NetworkError                 network         yes  only if `request_sent` is False
+
+`outage` marks the errors that prove the gateway did not act on the call because it was down or
+overloaded (connection refused, 5xx, 429, the breaker's own refusal): a send that met one is
+retried for as long as SEND_RETRY_FOR allows, not for a number of attempts.
 
 `unsupported` is ours, beyond the eight kinds of api/gateways.md: "this gateway cannot" deserves
 its own sentence (whinmovilla has no send endpoint), not "the gateway refused your input".
@@ -88,6 +93,11 @@ class GatewayError(Exception):
         """The gateway no longer knows this line: the user has to connect again."""
         return self.kind in (ErrorKind.AUTH, ErrorKind.NOT_FOUND)
 
+    @property
+    def outage(self) -> bool:
+        """The gateway was down or overloaded and surely did not act on the call."""
+        return False
+
 
 class AuthError(GatewayError):
     kind = ErrorKind.AUTH
@@ -129,9 +139,34 @@ class UnsafeUrlError(InvalidRequestError):
 class RateLimitedError(GatewayError):
     kind = ErrorKind.RATE_LIMITED
 
+    @property
+    def outage(self) -> bool:
+        return True
+
 
 class UpstreamError(GatewayError):
+    """A bad answer: a 5xx (`outage`: the gateway is down), or a body it should not send."""
+
     kind = ErrorKind.UPSTREAM
+
+    def __init__(
+        self, detail: str = "", *, retry_after: float | None = None, outage: bool = False
+    ) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self._outage = outage
+
+    @property
+    def outage(self) -> bool:
+        return self._outage
+
+
+class BreakerOpenError(UpstreamError):
+    """Refused without a request: the gateway failed too often just now, and calls pause until
+    `retry_after` seconds from now. Not an attempt at all."""
+
+    @property
+    def outage(self) -> bool:
+        return True
 
 
 class NetworkError(GatewayError):
@@ -146,6 +181,10 @@ class NetworkError(GatewayError):
     @property
     def retriable(self) -> bool:
         return True
+
+    @property
+    def outage(self) -> bool:
+        return not self.request_sent
 
 
 @dataclass(frozen=True)

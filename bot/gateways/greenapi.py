@@ -166,6 +166,8 @@ def _scrubbed(exc: GatewayError, token: str) -> GatewayError | None:
     detail = exc.detail.replace(token, "***")
     if isinstance(exc, NetworkError):
         return NetworkError(detail, request_sent=exc.request_sent)
+    if isinstance(exc, UpstreamError):
+        return type(exc)(detail, retry_after=exc.retry_after, outage=exc.outage)
     return type(exc)(detail, retry_after=exc.retry_after)
 
 

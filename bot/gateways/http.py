@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from bot.gateways.base import GatewayError, NetworkError, UpstreamError
+from bot.gateways.base import BreakerOpenError, GatewayError, NetworkError, UpstreamError
 from bot.logs import secrets
 from bot.metrics import GATEWAY_CALLS, GATEWAY_SECONDS, api_method
 
@@ -82,8 +82,8 @@ class GatewayHttp:
         `files` makes a multipart body (with `data` as its text fields), as httpx takes them;
         `http_timeout` overrides the client's for this call (a long poll, an upload); `label`
         names the call in the metrics when its path holds an id `api_method` cannot tell."""
-        if time.monotonic() < self._open_until:
-            raise UpstreamError(f"{self.name} is unavailable (breaker open)")
+        if (pause := self._open_until - time.monotonic()) > 0:
+            raise BreakerOpenError(f"{self.name} is unavailable (breaker open)", retry_after=pause)
         attempt = 0
         label = label or api_method(path)
         while True:
@@ -161,7 +161,7 @@ class GatewayHttp:
             ) from None
         if response.status_code >= 500 and response.status_code not in self.business_statuses:
             raise UpstreamError(
-                f"{self.name}: HTTP {response.status_code} on {secrets.redact(path)}"
+                f"{self.name}: HTTP {response.status_code} on {secrets.redact(path)}", outage=True
             )
         return response
 

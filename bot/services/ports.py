@@ -60,10 +60,17 @@ class ConnectView(Protocol):
 
 class SendView(Protocol):
     async def update(
-        self, message: OutgoingMessage, lang: str, error: GatewayError | None
+        self,
+        message: OutgoingMessage,
+        lang: str,
+        error: GatewayError | None,
+        gateway: str,
+        wait: float = 0.0,
     ) -> int | None:
         """Show the message's status: edit its confirmation (`ui_message_id`), or send one when
-        it has none (or it cannot be edited); returns the id of a message sent, else None."""
+        it has none (or it cannot be edited); returns the id of a message sent, else None.
+        `gateway` is the gateway's title (a message waiting for it names it); `wait`, the
+        seconds until a queued message goes out (pacing)."""
         ...
 
 

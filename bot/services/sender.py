@@ -3,24 +3,29 @@
 Rules (what makes "nothing lost, nothing sent twice" hold):
 - `accept` stores the message keyed by the Telegram message it came from, so the same update
   delivered twice (the bot died before acknowledging it) is one row, hence one WhatsApp message.
-- The worker claims a due row with a conditional update (queued → sending), so no two workers or
-  replicas deliver the same row.
-- Retried: errors where the gateway surely did not act (connection refused, 5xx, 429), with
-  exponential backoff and jitter, up to SEND_MAX_ATTEMPTS; then `failed`, and the user is told.
+- The worker claims due rows with a conditional update (queued → sending), so no two workers or
+  replicas deliver the same row; and it takes each row's line slot first (`pacing.py`): a line
+  sends one message per slot, whatever waited longest first, the person's own messages before a
+  bulk send's. Messages to one recipient go out in the order they were written: a row waits
+  while an older one to the same recipient on the same line is not done.
+- Retried (`retry_policy.py`): an outage (connection refused, 5xx, 429, the breaker's refusal)
+  for up to SEND_RETRY_FOR, the person told once that it waits for the gateway; other errors
+  worth repeating up to SEND_MAX_ATTEMPTS; then `failed`, in words, with Send again.
 - Ambiguous outcome (the request left, no answer came; or the replica died mid-call, found as
-  a `sending` row whose lease ran out): never retried silently. The row becomes `failed` with the reason
-  "uncertain", and the user gets a button to send it again if it did not arrive. A duplicate
-  WhatsApp message is worse than a visible question: gateways take no idempotency key.
-- Pacing (anti-ban): per line at most SEND_RATE_PER_MINUTE, spread evenly (later messages wait
-  their slot), and at most SEND_DAILY_CAP per 24 h (refused in words).
+  a `sending` row whose lease ran out): never retried silently. The row becomes `failed` with the
+  reason "uncertain", and the user gets a button to send it again if it did not arrive. A
+  duplicate WhatsApp message is worse than a visible question: gateways take no idempotency key.
+- At most SEND_DAILY_CAP messages per line in 24 h (refused in words).
 - Files a person sent to the bot are fetched from Telegram when their turn comes (the row keeps
   Telegram's file id, never a file URL: that one carries the bot token), then given to the
   gateway as bytes, or as a short-lived link the bot serves (ITD fetches files by URL).
 - Ticks: the gateway's delivery news moves a sent row forward only (sent → delivered → read, or
-  failed with the gateway's reason), and the confirmation in Telegram is edited to match.
+  failed with the gateway's reason), and the confirmation is edited to match (`confirmations.py`:
+  one confirmation per message, also across replicas).
 - One Bot API call per message in the common case (each counts against Telegram's 30 a second):
   the confirmation is sent once the gateway took the message (or it failed), and only edited
-  after that. It is sent earlier only when pacing holds the message back, or at its first retry.
+  after that. It is sent earlier only when pacing holds the message back, or when it waits for
+  the gateway to come back.
 """
 
 from __future__ import annotations
@@ -28,14 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q
-from tortoise.transactions import in_transaction
+from tortoise.expressions import F, Q, RawSQL
 
 from bot.gateways.base import (
     Delivery,
@@ -51,22 +55,19 @@ from bot.gateways.base import (
 )
 from bot.logs import mask_phone
 from bot.metrics import MESSAGES
+from bot.services.confirmations import Confirmations
 from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.media_links import MediaLinks
-from bot.services.ports import (
-    FileSource,
-    FileTooBig,
-    LinkView,
-    SendView,
-    UiUnavailable,
-    UserUnreachable,
-)
-from bot.storage.models import MessageStatus, OutgoingMessage, User, WhatsAppChat
+from bot.services.pacing import Pacing
+from bot.services.ports import FileSource, FileTooBig, LinkView, UiUnavailable, UserUnreachable
+from bot.services.retry_policy import RetryPolicy
+from bot.storage.models import MessageStatus, Origin, OutgoingMessage, User, WhatsAppChat
 
 log = logging.getLogger(__name__)
 
 UNCERTAIN = "uncertain"  # the error text for an ambiguous outcome
+GATEWAY_DOWN = "gateway_down"  # the gateway stayed down for SEND_RETRY_FOR
 TOO_BIG = "too_big"  # Telegram would not hand over the file (over its 20 MB download limit)
 NO_PUBLIC_URL = "no_public_url"  # the gateway fetches files by URL, and PUBLIC_URL is not set
 # Ticks move a sent message forward only; a failure report is believed only before delivery.
@@ -79,7 +80,29 @@ _TICKS = {
 _RANK = {MessageStatus.SENT: 1, MessageStatus.DELIVERED: 2, MessageStatus.READ: 3}
 # A crashed handler's row is picked up by the worker after this grace, not lost.
 ACCEPT_GRACE = timedelta(seconds=10)
-BATCH = 50  # rows the worker claims in one pass
+BATCH = 50  # rows the worker claims in one pass (at most one per line)
+WINDOW = 4 * BATCH  # due rows looked at in one pass, to find BATCH lines with a free slot
+UNDONE = (MessageStatus.QUEUED, MessageStatus.SENDING)
+# A row waits while an older row to the same recipient on the same line is not done yet.
+_BEHIND = RawSQL(
+    "EXISTS (SELECT 1 FROM outgoing_message older"
+    " WHERE older.chat_id = outgoing_message.chat_id"
+    " AND older.recipient = outgoing_message.recipient AND older.id < outgoing_message.id"
+    " AND older.status IN ('queued', 'sending'))"
+)
+
+
+def _line_free(now: datetime) -> RawSQL:
+    """The row's line may send at `now` (its pacing slot is free). `now` is written in the form
+    both databases compare correctly with the stored column (SQLite keeps text)."""
+    return RawSQL(
+        "EXISTS (SELECT 1 FROM whatsapp_chat line WHERE line.id = outgoing_message.chat_id"
+        f" AND (line.next_send_at IS NULL OR line.next_send_at <= '{now.isoformat(' ')}'))"
+    )
+
+
+# The person's own messages before a bulk send's.
+_BULK_LAST = RawSQL(f"CASE WHEN outgoing_message.origin = '{Origin.BULK.value}' THEN 1 ELSE 0 END")
 
 
 class NoActiveChat(Exception):
@@ -125,40 +148,37 @@ class Accepted:
     message: OutgoingMessage
     new: bool  # False: the same Telegram message was accepted before
     wait: float = 0.0  # seconds until the line's pacing lets the next message out
+    gateway: str = ""  # the gateway's title, for a message that waits for it (`waiting_told`)
 
 
 class SendService:
     def __init__(
         self,
         lines: Lines,
-        view: SendView,
+        confirmations: Confirmations,
         link_view: LinkView,
         files: FileSource,
         media_links: MediaLinks,
         leases: Leases,
         *,
-        rate_per_minute: int,
+        pacing: Pacing,
+        retry: RetryPolicy,
         daily_cap: int,
-        max_attempts: int,
-        backoff: float = 2.0,
         tick: float = 1.0,
     ) -> None:
         self.lines = lines
-        self.view = view
+        self.confirmations = confirmations
         self.link_view = link_view
         self.files = files
         self.media_links = media_links
         self.leases = leases
-        self.spacing = timedelta(seconds=60 / rate_per_minute)
+        self.pacing = pacing
+        self.retry = retry
         self.daily_cap = daily_cap
-        self.max_attempts = max_attempts
-        self.backoff = backoff
         self.tick = tick
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
-        # Messages whose first confirmation is being sent, by id (see `_finish`).
-        self._confirming: dict[int, asyncio.Event] = {}
 
     async def active_chat(self, user: User) -> WhatsAppChat:
         chat = (
@@ -180,8 +200,8 @@ class SendService:
         source_message_id: int,
         chat: WhatsAppChat | None = None,
     ) -> Accepted:
-        """Store the message (before anything else) and give it a delivery slot. It goes out
-        through `chat` (an answer goes back the way the message came), else the active chat."""
+        """Store the message (before anything else). It goes out through `chat` (an answer goes
+        back the way the message came), else the active chat, once `release`d."""
         existing = await OutgoingMessage.get_or_none(
             source_chat_id=source_chat_id, source_message_id=source_message_id
         )
@@ -222,26 +242,37 @@ class SendService:
             )
             return Accepted(twin, new=False)
         log.info("outbox: message %s to %s accepted", message.id, mask_phone(draft.recipient))
-        due = chat.next_send_at
-        wait = (due - _now()).total_seconds() if due is not None else 0.0
-        return Accepted(message, new=True, wait=max(0.0, wait))
+        # Behind a message to the same person that waits for the gateway, it waits too, and says
+        # so from the start. Read after the row is written: a message being told right now (see
+        # `_tell_waiting`, which writes before it reads) either sees this row or is seen here.
+        if await OutgoingMessage.filter(
+            chat_id=chat.id,
+            recipient=draft.recipient,
+            status__in=UNDONE,
+            waiting_told=True,
+            id__lt=message.id,
+        ).exists():
+            await OutgoingMessage.filter(id=message.id).update(waiting_told=True)
+            message.waiting_told = True
+        ahead = (
+            await OutgoingMessage.filter(chat_id=chat.id, status__in=UNDONE, id__lt=message.id)
+            .exclude(origin=Origin.BULK)
+            .count()
+        )
+        title = self.lines.gateway(chat.gateway).title
+        return Accepted(message, new=True, wait=self.pacing.wait(chat, ahead), gateway=title)
 
-    async def release(self, message: OutgoingMessage, ui_message_id: int | None) -> datetime:
-        """Schedule the message at its pacing slot and wake the worker. `ui_message_id`: its
-        confirmation, when one is on screen already (else it is sent once the gateway answered)."""
-        # One transaction, the line's row locked (PostgreSQL): two replicas releasing messages of
-        # one line at once give them different slots. Also one commit for the two writes.
-        async with in_transaction():
-            chat = await WhatsAppChat.select_for_update().get(id=message.chat_id)  # type: ignore[attr-defined]
-            slot = max(_now(), chat.next_send_at or _now())
-            chat.next_send_at = slot + self.spacing
-            await chat.save(update_fields=["next_send_at"])
-            await OutgoingMessage.filter(id=message.id, status=MessageStatus.QUEUED).update(
-                next_attempt_at=slot, ui_message_id=ui_message_id
-            )
-        message.next_attempt_at, message.ui_message_id = slot, ui_message_id
+    async def acknowledge(self, message: OutgoingMessage, wait: float) -> None:
+        """Confirm an accepted message before it goes out: it waits for the gateway, or for its
+        pacing slot (`wait` seconds). UiUnavailable and UserUnreachable propagate."""
+        await self.confirmations.show(message, wait=wait)
+
+    async def release(self, message: OutgoingMessage) -> None:
+        """Let the worker send the message now (pacing permitting)."""
+        await OutgoingMessage.filter(id=message.id, status=MessageStatus.QUEUED).update(
+            next_attempt_at=_now()
+        )
         self._wake.set()
-        return slot
 
     async def send_again(self, user: User, message_id: int) -> OutgoingMessage | None:
         """The user asked to resend a failed message (their own only)."""
@@ -250,12 +281,16 @@ class SendService:
             return None
         # Conditional: of two taps on "Send again", only one re-queues the message.
         requeued = await OutgoingMessage.filter(id=old.id, status=MessageStatus.FAILED).update(
-            status=MessageStatus.QUEUED, error=None, attempts=0
+            status=MessageStatus.QUEUED,
+            error=None,
+            attempts=0,
+            waiting_told=False,
+            created_at=_now(),  # SEND_RETRY_FOR counts from here again
         )
         if not requeued:
             return None
         old.status, old.error, old.attempts = MessageStatus.QUEUED, None, 0
-        await self.release(old, old.ui_message_id)
+        await self.release(old)
         return old
 
     # --- the worker
@@ -272,7 +307,8 @@ class SendService:
 
     async def _recover(self) -> None:
         """Rows left `sending` by a replica that died mid-call (their lease ran out): the gateway
-        may have sent them. Tell, never guess; of two replicas finding one, one tells."""
+        may have sent them. Tell, never guess; of two replicas finding one, one tells. Also the
+        confirmations whose replica died before showing them."""
         stale = Q(lease_until__isnull=True) | Q(lease_until__lt=_now())
         for message in await OutgoingMessage.filter(stale, status=MessageStatus.SENDING):
             taken = await OutgoingMessage.filter(
@@ -280,6 +316,8 @@ class SendService:
             ).update(status=MessageStatus.FAILED, error=UNCERTAIN, lease_holder=None)
             if taken:
                 await self._finish(message, MessageStatus.FAILED, error=UNCERTAIN)
+        for message in await OutgoingMessage.filter(self.confirmations.missing()).limit(BATCH):
+            await self._tell(self.confirmations.show(message))
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -290,33 +328,46 @@ class SendService:
                 if loop.time() >= next_recovery:  # another replica may have died mid-call
                     await self._recover()
                     next_recovery = loop.time() + self.leases.seconds / 3
-                due = (
-                    await OutgoingMessage.filter(
-                        status=MessageStatus.QUEUED, next_attempt_at__lte=_now()
-                    )
-                    .order_by("next_attempt_at", "id")
-                    .limit(BATCH)
-                )
-                claimed = await self._claim(due)
+                claimed, more = await self._claim_due()
                 chats = await self._lines_of(claimed)
                 for message in claimed:
                     chat = chats[message.chat_id]  # type: ignore[attr-defined]
                     task = asyncio.create_task(self._deliver(message, chat))
                     self._inflight.add(task)
                     task.add_done_callback(self._inflight.discard)
-                if len(due) == BATCH:  # more may be due: the next pass at once, not in a tick
+                if more:  # more may be due: the next pass at once, not in a tick
                     self._wake.set()
             except Exception:  # the loop must outlive a database hiccup
                 log.exception("outbox: worker pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.tick)
 
-    async def _claim(self, due: list[OutgoingMessage]) -> list[OutgoingMessage]:
-        """The rows of `due` this replica now sends: one conditional update for the batch (a
-        row another replica took meanwhile is not queued any more), then which rows it took."""
-        if not due:
-            return []
-        ids = [message.id for message in due]
+    async def _claim_due(self) -> tuple[list[OutgoingMessage], bool]:
+        """The rows this replica sends now: of the due rows not behind an older one to the same
+        recipient, the first of each line whose pacing slot is free (taken here), claimed with
+        one conditional update. Also whether more may be due."""
+        now = _now()
+        due = (
+            await OutgoingMessage.filter(status=MessageStatus.QUEUED, next_attempt_at__lte=now)
+            .annotate(behind=_BEHIND, line_free=_line_free(now), bulk_last=_BULK_LAST)
+            .filter(behind=False, line_free=True)
+            .order_by("bulk_last", "next_attempt_at", "id")
+            .limit(WINDOW)
+            .values("id", "chat_id", "origin")
+        )
+        first: dict[int, dict[str, Any]] = {}
+        for row in due:
+            first.setdefault(int(row["chat_id"]), row)
+        ids: list[int] = []
+        for chat_id, row in first.items():
+            if len(ids) == BATCH:
+                break
+            slot = await self.pacing.take(chat_id, spread=row["origin"] == Origin.BULK)
+            if slot is not None:
+                ids.append(int(row["id"]))
+                self._wake_at(slot)  # the line's next message may go then
+        if not ids:
+            return [], False
         await OutgoingMessage.filter(id__in=ids, status=MessageStatus.QUEUED).update(
             status=MessageStatus.SENDING,
             attempts=F("attempts") + 1,
@@ -324,14 +375,10 @@ class SendService:
             lease_until=self.leases.until,
         )
         # Ours and sending: claimed just now (no row of ours was queued but already sending).
-        mine = await OutgoingMessage.filter(
+        claimed = await OutgoingMessage.filter(
             id__in=ids, status=MessageStatus.SENDING, lease_holder=self.leases.holder
-        ).values("id")
-        taken = {int(row["id"]) for row in mine}
-        claimed = [message for message in due if message.id in taken]
-        for message in claimed:
-            message.attempts += 1
-        return claimed
+        )
+        return claimed, len(due) == WINDOW or len(ids) == BATCH
 
     @staticmethod
     async def _lines_of(messages: list[OutgoingMessage]) -> dict[int, WhatsAppChat]:
@@ -344,6 +391,12 @@ class SendService:
         }
 
     async def _deliver(self, message: OutgoingMessage, chat: WhatsAppChat) -> None:
+        try:
+            await self._attempt(message, chat)
+        finally:
+            self._wake.set()  # the line's next message (to this recipient) may go now
+
+    async def _attempt(self, message: OutgoingMessage, chat: WhatsAppChat) -> None:
         if chat.state is not LineState.AUTHORIZED:
             await self._finish(message, MessageStatus.FAILED, error=f"line {chat.state}")
             return
@@ -360,7 +413,7 @@ class SendService:
             await self._finish(message, MessageStatus.FAILED, error=TOO_BIG)
             return
         except UiUnavailable:  # Telegram did not hand over the file: the gateway saw nothing
-            await self._retry_later(message, None)
+            await self._retry_later(message, chat, None)
             return
         message.gateway_message_id = (sent.message_id or "")[:255] or None
         await self._finish(message, MessageStatus.SENT, chat=chat)
@@ -411,58 +464,81 @@ class SendService:
             owner = await User.get(id=chat.owner_id)  # type: ignore[attr-defined]
             await self._tell(self.link_view.line_lost(chat, owner.language))
             return
-        if exc.retriable or exc.kind is ErrorKind.NETWORK:
-            await self._retry_later(message, exc)
+        if exc.retriable:
+            await self._retry_later(message, chat, exc)
             return
         await self._finish(message, MessageStatus.FAILED, error=str(exc.kind), exc=exc)
 
-    async def _retry_later(self, message: OutgoingMessage, exc: GatewayError | None) -> None:
-        """Back to the queue with backoff, when repeating is safe; failed after the last try."""
-        if message.attempts >= self.max_attempts:
-            error = str(exc.kind) if exc else str(ErrorKind.NETWORK)
-            await self._finish(message, MessageStatus.FAILED, error=error, exc=exc)
+    async def _retry_later(
+        self, message: OutgoingMessage, chat: WhatsAppChat, exc: GatewayError | None
+    ) -> None:
+        """Back to the queue when repeating is safe (see `retry_policy.py`); failed when the
+        policy says it is time. A message that waits for the gateway says so, once."""
+        retry = self.retry.next_try(exc, message.attempts, message.created_at, _now())
+        if retry is None:
+            outage = exc is not None and exc.outage
+            error = GATEWAY_DOWN if outage else str(exc.kind if exc else ErrorKind.NETWORK)
+            await self._finish(message, MessageStatus.FAILED, error=error, exc=exc, chat=chat)
             return
-        if message.ui_message_id is None:
-            # The first retry: say it is on its way. Before the row is queued again, so the next
-            # attempt sees this confirmation and edits it instead of sending another.
-            message.status = MessageStatus.QUEUED
-            await self._notify(message, exc)
-        retry_after = exc.retry_after if exc else None
-        delay = max(retry_after or 0.0, self.backoff * 2 ** (message.attempts - 1))
-        delay *= 0.75 + random.random() / 2
+        if retry.outage and exc is not None and not message.waiting_told:
+            await self._tell_waiting(message, chat, exc)
         await OutgoingMessage.filter(id=message.id, status=MessageStatus.SENDING).update(
-            status=MessageStatus.QUEUED, next_attempt_at=_now() + timedelta(seconds=delay)
+            status=MessageStatus.QUEUED,
+            next_attempt_at=retry.at,
+            attempts=F("attempts") if retry.counted else F("attempts") - 1,
         )
+        self._wake_at(retry.at)
+
+    async def _tell_waiting(
+        self, message: OutgoingMessage, chat: WhatsAppChat, exc: GatewayError
+    ) -> None:
+        """The message, and the ones to the same person queued behind it, wait for the gateway:
+        each confirmation says so, once. Told while the row is still ours (sending), so that no
+        worker sends any of them meanwhile (the others wait behind it)."""
+        await OutgoingMessage.filter(id=message.id).update(waiting_told=True)
+        behind = await OutgoingMessage.filter(
+            chat_id=chat.id,
+            recipient=message.recipient,
+            status=MessageStatus.QUEUED,
+            waiting_told=False,
+            id__gt=message.id,
+        ).exclude(origin=Origin.BULK)
+        await OutgoingMessage.filter(id__in=[m.id for m in behind]).update(waiting_told=True)
+        message.status = MessageStatus.QUEUED
+        for waiting in (message, *behind):
+            waiting.waiting_told = True
+            await self._tell(self.confirmations.show(waiting, exc, chat))
+
+    def _wake_at(self, when: datetime) -> None:
+        """A pass when `when` comes (sooner than the next tick would be)."""
+        delay = (when - _now()).total_seconds()
+        if delay < self.tick:
+            asyncio.get_running_loop().call_later(max(delay, 0.0), self._wake.set)
 
     # --- ticks
 
     async def delivery_update(self, chat_ids: Collection[int], update: DeliveryUpdate) -> None:
-        """The gateway's news about a message sent through one of `chat_ids`. The confirmation
-        is edited before the row is saved: UiUnavailable leaves the news to be told again."""
+        """The gateway's news about a message sent through one of `chat_ids`. UiUnavailable
+        propagates: news Telegram did not show is told again when the gateway repeats it."""
         status = _TICKS.get(update.delivery)
         message = await OutgoingMessage.filter(
             chat_id__in=list(chat_ids), gateway_message_id=update.message_id[:255]
         ).first()
         if message is None or status is None:
             return
-        if (pending := self._confirming.get(message.id)) is not None:
-            await pending.wait()  # its first confirmation is on its way: this news edits it
-            await message.refresh_from_db(fields=["ui_message_id"])
         current = _RANK.get(message.status, 0)
         forward = (
             _RANK.get(status, 0) > current if status is not MessageStatus.FAILED else current == 1
         )
-        if not forward:
-            return
-        message.status = status
-        if status is MessageStatus.FAILED:
-            message.error = (update.reason or "failed")[:255]
-        chat = await WhatsAppChat.get(id=message.chat_id).prefetch_related("owner")  # type: ignore[attr-defined]
-        author = await _author(message, chat)
-        if author is not None and not author.blocked_bot:
-            with contextlib.suppress(UserUnreachable):
-                await self._confirm(message, author.language, None)
-        await message.save(update_fields=["status", "error", "updated_at"])
+        if forward:
+            message.status = status
+            if status is MessageStatus.FAILED:
+                message.error = (update.reason or "failed")[:255]
+            # Stored before it is shown: a replica sending the first confirmation right now
+            # reads it once its confirmation is out (see `confirmations.py`).
+            await message.save(update_fields=["status", "error", "updated_at"])
+        with contextlib.suppress(UserUnreachable):
+            await self.confirmations.show(message)
 
     async def _finish(
         self,
@@ -476,38 +552,10 @@ class SendService:
         """The outcome, stored, then told (`chat`: the message's line with its owner, if at
         hand)."""
         message.status, message.error = status, error
-        if message.ui_message_id is None:
-            # Set before the gateway's id is stored: its ticks cannot find the row earlier, and
-            # they wait for the confirmation instead of sending a second one.
-            self._confirming[message.id] = asyncio.Event()
-        try:
-            await message.save(
-                update_fields=["status", "error", "gateway_message_id", "updated_at"]
-            )
-            MESSAGES.labels(str(status)).inc()
-            log.info("outbox: message %s %s%s", message.id, status, f" ({error})" if error else "")
-            await self._notify(message, exc, chat)
-        finally:
-            if (pending := self._confirming.pop(message.id, None)) is not None:
-                pending.set()
-
-    async def _notify(
-        self, message: OutgoingMessage, exc: GatewayError | None, chat: WhatsAppChat | None = None
-    ) -> None:
-        """Tell whoever sent it the message's status (unless they blocked the bot)."""
-        if chat is None:
-            chat = await WhatsAppChat.get(id=message.chat_id).select_related("owner")  # type: ignore[attr-defined]
-        author = await _author(message, chat)
-        if author is not None and not author.blocked_bot:
-            await self._tell(self._confirm(message, author.language, exc))
-
-    async def _confirm(self, message: OutgoingMessage, lang: str, exc: GatewayError | None) -> None:
-        """Show the status; a confirmation sent just now is kept as the message's own: later news
-        edits it, and a reply to it answers the recipient."""
-        shown = await self.view.update(message, lang, exc)
-        if shown is not None and shown != message.ui_message_id:
-            message.ui_message_id = shown
-            await OutgoingMessage.filter(id=message.id).update(ui_message_id=shown)
+        await message.save(update_fields=["status", "error", "gateway_message_id", "updated_at"])
+        MESSAGES.labels(str(status)).inc()
+        log.info("outbox: message %s %s%s", message.id, status, f" ({error})" if error else "")
+        await self._tell(self.confirmations.show(message, exc, chat))
 
     @staticmethod
     async def _tell(notice: Awaitable[None]) -> None:
@@ -524,13 +572,6 @@ async def mark_lost(chat: WhatsAppChat, reason: str) -> None:
     """The gateway no longer knows the line (wiped, wrong token, unlinked on the phone)."""
     chat.state, chat.lost_reason = LineState.LOGGED_OUT, reason[:255]
     await chat.save(update_fields=["state", "lost_reason", "updated_at"])
-
-
-async def _author(message: OutgoingMessage, chat: WhatsAppChat) -> User | None:
-    """Who sent the message: the line's owner, or on a team desk one of its members."""
-    if message.source_chat_id == chat.owner.id:
-        return chat.owner
-    return await User.get_or_none(id=message.source_chat_id)
 
 
 def _now() -> datetime:

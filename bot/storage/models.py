@@ -146,6 +146,9 @@ class OutgoingMessage(Model):
     # A replica is sending the first confirmation until then: any other one leaves it to it (a
     # tick that arrives meanwhile is stored, and the confirming replica shows it once done).
     ui_claim_until = fields.DatetimeField(null=True)
+    # What the confirmation shows now (a status, or "waiting"): news it already shows is not
+    # shown again, and news Telegram missed (an outage) is shown when it comes again.
+    ui_status = fields.CharField(max_length=16, null=True)
     # The person was told it waits for the gateway to come back (told once, edited in place).
     waiting_told = fields.BooleanField(default=False, db_default=False)
     origin = fields.CharEnumField(
@@ -164,7 +167,8 @@ class OutgoingMessage(Model):
     class Meta:
         table = "outgoing_message"
         unique_together = (("source_chat_id", "source_message_id"),)
-        indexes = (("status", "next_attempt_at"),)
+        # The worker's due rows; a recipient's older messages that are not done yet.
+        indexes = (("status", "next_attempt_at"), ("chat_id", "recipient", "status"))
 
 
 class IncomingMessage(Model):

@@ -21,7 +21,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from bot.gateways.base import ErrorKind, GatewayError
 from bot.services.phones import pretty
 from bot.services.ports import Outcome, Ui, UiUnavailable, UserUnreachable
-from bot.services.sender import NO_PUBLIC_URL, TOO_BIG, UNCERTAIN
+from bot.services.sender import GATEWAY_DOWN, NO_PUBLIC_URL, TOO_BIG, UNCERTAIN
 from bot.storage.models import MessageStatus, OutgoingMessage, WhatsAppChat
 from bot.telegram import keyboards
 from bot.telegram.texts import ERRORS, explain_error, t
@@ -140,17 +140,27 @@ class TelegramViews:
     # --- send
 
     async def update(
-        self, message: OutgoingMessage, lang: str, error: GatewayError | None
+        self,
+        message: OutgoingMessage,
+        lang: str,
+        error: GatewayError | None,
+        gateway: str,
+        wait: float = 0.0,
     ) -> int | None:
         phone = recipient_label(message.recipient, message.recipient_name)
         markup = None
         ticks = {
-            MessageStatus.QUEUED: "send_queued",  # on its way again after a failed attempt
             MessageStatus.SENT: "send_sent",
             MessageStatus.DELIVERED: "send_delivered",
             MessageStatus.READ: "send_read",
         }
-        if message.status in ticks:
+        if message.status in (MessageStatus.QUEUED, MessageStatus.SENDING) and message.waiting_told:
+            text = t(lang, "send_waiting", phone=phone, gateway=gateway)
+        elif message.status in (MessageStatus.QUEUED, MessageStatus.SENDING) and wait >= 2:
+            text = t(lang, "send_queued_later", phone=phone, seconds=round(wait))
+        elif message.status in (MessageStatus.QUEUED, MessageStatus.SENDING):
+            text = t(lang, "send_queued", phone=phone)
+        elif message.status in ticks:
             text = t(lang, ticks[message.status], phone=phone)
         elif message.error in TICK_FAILURES:
             text = t(
@@ -162,21 +172,14 @@ class TelegramViews:
                 keyboards.send_again(lang, message.id),
             )
         else:
-            text = t(lang, "send_failed", phone=phone, reason=_send_reason(lang, message, error))
-            if error is None or error.retriable or error.kind is ErrorKind.NETWORK:
+            reason = _send_reason(lang, message, error, gateway)
+            text = t(lang, "send_failed", phone=phone, reason=reason)
+            if error is None or error.retriable or message.error == GATEWAY_DOWN:
                 markup = keyboards.send_again(lang, message.id)
         ui = Ui(message.source_chat_id, message.ui_message_id or 0)
         if message.ui_message_id:
             return await self._edit_text(ui, text, markup, reply_to=message.source_message_id)
         sent = await self._send(ui.chat_id, text, markup, reply_to=message.source_message_id)
-        return sent.message_id
-
-    async def queued_later(
-        self, chat_id: int, reply_to: int, lang: str, recipient: str, seconds: int
-    ) -> int:
-        """The confirmation of a message that pacing holds back; returns its id."""
-        text = t(lang, "send_queued_later", phone=recipient, seconds=seconds)
-        sent = await self._send(chat_id, text, None, reply_to)
         return sent.message_id
 
     # --- links
@@ -234,7 +237,11 @@ async def reach(call: Awaitable[T]) -> T:
         raise UiUnavailable(str(exc)) from None
 
 
-def _send_reason(lang: str, message: OutgoingMessage, error: GatewayError | None) -> str:
+def _send_reason(
+    lang: str, message: OutgoingMessage, error: GatewayError | None, gateway: str
+) -> str:
+    if message.error == GATEWAY_DOWN:
+        return t(lang, "reason_gateway_down", gateway=gateway)
     if error is not None:
         return explain_error(lang, error)
     kinds = {kind.value: kind for kind in ErrorKind}

@@ -163,6 +163,16 @@ class Emulator(Generic[R]):
         """Answer the next matching requests with 200 and a truncated JSON body."""
         self._add_fault(Fault("malformed", path_contains, times))
 
+    def clear_faults(self, path_contains: str) -> None:
+        """Forget the pending faults added for `path_contains` (an outage ends)."""
+        if self.fault_paths_ignore_case:
+            path_contains = path_contains.lower()
+
+        def clear() -> None:
+            self._faults[:] = [f for f in self._faults if f.path_contains != path_contains]
+
+        self._on_loop(clear)
+
     def _add_fail(
         self,
         path_contains: str,

@@ -1,6 +1,7 @@
 """Gateway faults on sendMessage and status: the user always learns the outcome, nothing is sent twice.
 
-The bot runs in-process against the fakes, with SEND_MAX_ATTEMPTS=3 and SEND_RETRY_BACKOFF=0.05.
+The bot runs in-process against the fakes, with SEND_MAX_ATTEMPTS=3, SEND_RETRY_BACKOFF=0.05,
+SEND_RETRY_MAX_WAIT=0.2 and SEND_RETRY_FOR=2 (an outage is waited out for 2 s, not an hour).
 Two transport constants of `GatewayHttp` have no setting, so they are shortened here by wrapping the
 class the registry builds (test-only): the client timeout (15 s → 1 s, so a reply held 2 s is "no
 answer" without waiting 15 s) and the breaker cooldown (30 s → 1 s, so recovery is observable).
@@ -28,6 +29,7 @@ from tests.faults.ledger import ledger
 
 CLIENT_TIMEOUT = 1.0
 BREAKER_COOLDOWN = 1.0
+RETRY_FOR = 2.0
 PHONE = "89872745052"
 PRETTY = "+7 987 274-50-52"
 
@@ -54,7 +56,14 @@ def settings(
     tmp_path: Path,
 ) -> Settings:
     return make_settings(
-        telegram, wappim, database_url, tmp_path, send_max_attempts=3, send_retry_backoff=0.05
+        telegram,
+        wappim,
+        database_url,
+        tmp_path,
+        send_max_attempts=3,
+        send_retry_backoff=0.05,
+        send_retry_max_wait=0.2,
+        send_retry_for=RETRY_FOR,
     )
 
 
@@ -102,25 +111,29 @@ async def test_500_once_is_retried_and_delivered_once(
     assert (figures.accepted, figures.delivered) == (1, 1)
 
 
-async def test_500_on_every_attempt_fails_after_max_attempts_and_says_why(
+async def test_500_on_every_attempt_waits_for_the_gateway_then_fails_after_send_retry_for(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim, settings: Settings
 ) -> None:
     await link(telegram, wappim)
-    wappim.fail_next("sendMessage", status=500, times=10)
+    wappim.fail_next("sendMessage", status=500, times=1000)
     confirmation = await send(telegram, "always five hundred")
+    assert confirmation.text == f"⏳ To {PRETTY}: waiting for wapp.im, will send when it is back."
     failed = await outcome(telegram, confirmation, f"Not sent to {PRETTY}")
-    # The same message, edited in place from "Sending to…" to the failure and its reason.
-    assert "Sending to" in (failed.history[0]["text"] or "")
-    assert failed.edits >= 1
-    assert "having trouble" in failed.content
+    # Told once that it waits (no message per retry), then the same message says it failed.
+    assert failed.edits == 1
+    assert "wapp.im stayed unreachable for too long" in failed.content
     assert "Send again" in str(failed.buttons)
-    await asyncio.sleep(0.3)  # no fourth attempt after the verdict
-    assert len(wappim.requests_to("sendMessage")) == settings.send_max_attempts == 3
+    tries = len(wappim.requests_to("sendMessage"))
+    assert tries > settings.send_max_attempts  # an outage is not counted in attempts
+    await asyncio.sleep(0.5)  # no try after the verdict
+    assert len(wappim.requests_to("sendMessage")) == tries
     assert bodies(wappim, "always five hundred") == 0
     stored = await row(settings, "always five hundred")
-    assert (stored.status, stored.attempts, stored.error) == (MessageStatus.FAILED, 3, "upstream")
+    assert (stored.status, stored.error) == (MessageStatus.FAILED, "gateway_down")
+    assert (stored.updated_at - stored.created_at).total_seconds() >= RETRY_FOR
     figures = await ledger(settings, telegram, wappim, "always five hundred")
     assert (figures.accepted, figures.failed_told) == (1, 1)
+    assert max(m.message_id for m in telegram.messages(USER)) == confirmation.message_id
 
 
 async def test_html_error_page_once_is_retried_and_delivered_once(
@@ -210,17 +223,18 @@ async def test_reply_slower_than_the_client_timeout_is_ambiguous_and_not_retried
     assert (figures.accepted, figures.delivered) == (1, 1)
 
 
-async def test_connection_refused_is_retried_then_failed_and_told(
+async def test_connection_refused_is_waited_out_then_failed_and_told(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim, settings: Settings
 ) -> None:
     await link(telegram, wappim)
     wappim.stop()  # nothing listens on its port any more: connection refused
     confirmation = await send(telegram, "nobody home")
+    assert "waiting for wapp.im" in (confirmation.text or "")
     failed = await outcome(telegram, confirmation, f"Not sent to {PRETTY}")
-    assert "unreachable" in failed.content or "having trouble" in failed.content
+    assert "unreachable" in failed.content
     assert "Send again" in str(failed.buttons)
     stored = await row(settings, "nobody home")
-    assert (stored.status, stored.attempts) == (MessageStatus.FAILED, 3)
+    assert (stored.status, stored.error) == (MessageStatus.FAILED, "gateway_down")
     figures = await ledger(settings, telegram, wappim, "nobody home")
     assert (figures.accepted, figures.failed_told) == (1, 1)
 

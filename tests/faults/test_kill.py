@@ -266,8 +266,9 @@ def test_an_update_delivered_twice_is_sent_at_most_once(
         telegram.wait_for(lambda: process.rows(text), 5)
     elif moment == "in_flight":
         telegram.wait_for(lambda: wappim.requests_to("sendMessage"), 5)
-    else:
+    else:  # confirmed, and the confirmation's id stored (a kill in between shows it twice)
         telegram.wait_message(USER, "Sent to", after=update, timeout=5)
+        telegram.wait_for(lambda: process.rows(text)[0][1] is not None, 5)
     assert pending(telegram, update), "the update was confirmed before the kill"
     process.kill()
 

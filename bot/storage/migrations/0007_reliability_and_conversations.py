@@ -72,7 +72,16 @@ class Migration(migrations.Migration):
         ),
         ops.AddField(
             model_name='OutgoingMessage',
+            name='ui_status',
+            field=fields.CharField(null=True, max_length=16),
+        ),
+        ops.AddField(
+            model_name='OutgoingMessage',
             name='waiting_told',
             field=fields.BooleanField(default=False, db_default=False),
+        ),
+        ops.AddIndex(
+            model_name='OutgoingMessage',
+            index=Index(fields=['chat_id', 'recipient', 'status']),
         ),
     ]

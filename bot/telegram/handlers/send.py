@@ -37,16 +37,15 @@ from bot.telegram.handlers.common import (
     user_of,
 )
 from bot.telegram.texts import STATE_NAMES, raw, t
-from bot.telegram.views import TelegramViews, chat_label, recipient_label
+from bot.telegram.views import chat_label, recipient_label
 
 # A file whose caption is a /send command (Telegram does not treat captions as commands).
 SEND_CAPTION = filters.CaptionRegex(re.compile(r"^/send(@\w+)?(\s|$)", re.IGNORECASE))
 
 
 class SendCommands:
-    def __init__(self, sender: SendService, views: TelegramViews, default_region: str) -> None:
+    def __init__(self, sender: SendService, default_region: str) -> None:
         self.sender = sender
-        self.views = views
         self.region = default_region
 
     def register(self, app: App) -> None:
@@ -150,14 +149,10 @@ class SendCommands:
         if not accepted.new and (queued.ui_message_id is not None or queued.status.is_final):
             return  # the same Telegram message again (redelivered update): already handled
         # The confirmation ("✓ Sent", or why not) comes once the gateway answered: one Bot API
-        # call a message. Said now only when pacing holds the message back.
-        ui_id = None
-        if accepted.wait >= 2:
-            label = recipient_label(queued.recipient, queued.recipient_name)
-            ui_id = await self.views.queued_later(
-                message.chat_id, message.message_id, lang, label, round(accepted.wait)
-            )
-        await self.sender.release(queued, ui_id)
+        # call a message. Said now only when it waits for the gateway, or pacing holds it back.
+        if queued.waiting_told or accepted.wait >= 2:
+            await self.sender.acknowledge(queued, accepted.wait)
+        await self.sender.release(queued)
 
     async def button(self, update: Update, context: Context) -> None:
         taken = await take_press(update)

@@ -25,6 +25,10 @@ SEND: dict[str, dict[str, str]] = {
         "en": "⏳ Sending to {phone}…",
         "ru": "⏳ Отправляю на {phone}…",
     },
+    "send_waiting": {
+        "en": "⏳ To {phone}: waiting for {gateway}, will send when it is back.",
+        "ru": "⏳ На {phone}: жду, пока {gateway} снова заработает, и тогда отправлю.",
+    },
     "send_queued_later": {
         "en": "⏳ Queued for {phone}: goes out in about {seconds} s (paced to protect your number).",
         "ru": "⏳ В очереди на {phone}: уйдёт примерно через {seconds} с (пауза защищает номер от бана).",
@@ -54,6 +58,12 @@ SEND: dict[str, dict[str, str]] = {
         "I did not retry, to avoid sending it twice. If it did not arrive, tap “Send again”.",
         "ru": "⚠️ На {phone}: шлюз не ответил, поэтому неизвестно, ушло ли сообщение. Я не стал повторять, "
         "чтобы не отправить его дважды. Если оно не дошло, нажмите «Отправить ещё раз».",
+    },
+    "reason_gateway_down": {
+        "en": "{gateway} stayed unreachable for too long, so I stopped trying. "
+        "Tap “Send again” to try once more.",
+        "ru": "{gateway} слишком долго не отвечал, и я перестал пытаться. "
+        "Нажмите «Отправить ещё раз», чтобы попробовать снова.",
     },
     "reason_too_big": {
         "en": "the file is over Telegram's 20 MB limit for bots, so I could not fetch it.",
