@@ -20,13 +20,14 @@ from urllib.parse import urlsplit
 from telegram import BotCommand
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
-from telegram.ext import AIORateLimiter, Application, Defaults
+from telegram.ext import AIORateLimiter, Application, Defaults, Updater
 
 from bot.config import Settings
 from bot.gateways.hci import HciGateway
 from bot.gateways.registry import build_gateways
 from bot.logs import secrets
 from bot.services.chats import ChatService
+from bot.services.confirmations import Confirmations
 from bot.services.connect import ConnectService
 from bot.services.desk import DeskService
 from bot.services.hci_desk import HciDesks
@@ -35,7 +36,10 @@ from bot.services.incoming import IncomingService
 from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.media_links import MediaLinks
+from bot.services.pacing import Pacing
+from bot.services.retry_policy import RetryPolicy
 from bot.services.sender import SendService
+from bot.services.updates import UpdateLog
 from bot.storage.crypto import load_cipher
 from bot.storage.db import close_db, init_db
 from bot.telegram.commands import COMMANDS
@@ -50,6 +54,7 @@ from bot.telegram.handlers.desk import DeskCommands
 from bot.telegram.handlers.messages import Messages
 from bot.telegram.handlers.send import SendCommands
 from bot.telegram.inbox import TelegramInbox
+from bot.telegram.updates import UpdateFeed
 from bot.telegram.views import TelegramViews
 from bot.telegram.webhook import HANDLED_UPDATES, webhook_routes
 from bot.web.health import health_routes
@@ -103,15 +108,16 @@ async def run(
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
-        .concurrent_updates(True)
+        .updater(None)  # updates reach the handlers through UpdateFeed (stored first)
     )
     if rate_limit:
         builder.rate_limiter(AIORateLimiter(max_retries=3))
     app = builder.build()
+    leases = Leases(settings.lease_seconds)
+    feed = UpdateFeed(app, UpdateLog(leases))
     views = TelegramViews(app.bot)
     lines = Lines(gateways, cipher, settings.default_gateway or settings.gateways[0])
     media_links = MediaLinks(settings.public_url)
-    leases = Leases(settings.lease_seconds)
     connect = ConnectService(
         lines,
         views,
@@ -121,15 +127,19 @@ async def run(
     )
     sender = SendService(
         lines,
-        views,
+        Confirmations(views, lines, claim_seconds=4 * settings.lease_seconds),
         views,
         TelegramFiles(app.bot),
         media_links,
         leases,
-        rate_per_minute=settings.send_rate_per_minute,
+        pacing=Pacing(settings.send_rate_per_minute),
+        retry=RetryPolicy(
+            backoff=settings.send_retry_backoff,
+            max_wait=settings.send_retry_max_wait,
+            retry_for=settings.send_retry_for,
+            max_attempts=settings.send_max_attempts,
+        ),
         daily_cap=settings.send_daily_cap,
-        max_attempts=settings.send_max_attempts,
-        backoff=settings.send_retry_backoff,
     )
     chats = ChatService(lines, views, leases, check_interval=settings.link_check_interval)
     inbox = TelegramInbox(app.bot)
@@ -151,7 +161,7 @@ async def run(
         push_server=settings.http_port is not None,
     )
     connect_commands = ConnectCommands(connect, settings.default_region, settings.is_admin)
-    send_commands = SendCommands(sender, views, settings.default_region)
+    send_commands = SendCommands(sender, settings.default_region)
     for feature in (
         Gate(settings),
         DeskCommands(desk, hci_desks, settings),  # before Basics: its /start desk-… invite links
@@ -165,6 +175,7 @@ async def run(
         feature.register(app)
     readiness = Readiness()
     server = None
+    updater: Updater | None = None
     if settings.http_port is not None and settings.hook_secret is not None:
         routes = [
             *health_routes(readiness.problem, refresh_outbox_metrics),
@@ -175,8 +186,7 @@ async def run(
             routes += webhook_routes(
                 urlsplit(settings.telegram_webhook_url).path,
                 settings.telegram_webhook_secret.get_secret_value(),
-                app,
-                leases,
+                feed,
             )
         server = WebServer(settings.http_host, settings.http_port, routes)
     try:
@@ -193,6 +203,7 @@ async def run(
         leases.start()
         await _set_commands(app)
         await app.start()
+        feed.start()
         if server is not None:
             try:
                 await server.start()
@@ -215,19 +226,21 @@ async def run(
                 allowed_updates=HANDLED_UPDATES,
             )
         else:  # polling; PTB drops a webhook left by an earlier webhook-mode run first
-            assert app.updater is not None
-            await app.updater.start_polling(
-                allowed_updates=HANDLED_UPDATES, drop_pending_updates=False
-            )
+            updater = Updater(app.bot, feed.queue)
+            await updater.initialize()
+            await updater.start_polling(allowed_updates=HANDLED_UPDATES, drop_pending_updates=False)
         mode = "webhook" if webhook else "polling"
         log.info("bot started as @%s (%s mode)", app.bot.username, mode)
         await stop.wait()
     finally:
         log.info("stopping")
-        if app.updater is not None and app.updater.running:
-            await app.updater.stop()
+        if updater is not None:
+            if updater.running:
+                await updater.stop()
+            await updater.shutdown()
         if server is not None:  # first: no push or webhook update reaches a half-stopped bot
             await server.stop()
+        await feed.stop()
         await incoming.stop()
         if hci_desks is not None:
             await hci_desks.stop()

@@ -3,13 +3,13 @@
 Work that must run in one place at a time is claimed with a conditional update that only
 succeeds when nobody holds it or the holder's lease ran out, and the holder renews its leases
 every LEASE_SECONDS / 3. A replica that dies (`kill -9`) stops renewing; within LEASE_SECONDS
-another one takes the work over. Three kinds of work, three places the lease is kept:
+another one takes the work over. Four kinds of work, four places the lease is kept:
 
 - a line (`WhatsAppChat.lease_*`): its connect flow, then its incoming-message poller;
 - a message being sent (`OutgoingMessage.lease_*`): a lease that runs out while the row is still
   `sending` means the replica died mid-call (the ambiguous-outcome rule applies);
-- a job that runs once (`Lease` rows): the link check, the one Telegram getUpdates consumer, a
-  webhook update being handled.
+- a Telegram update being handled (`TelegramUpdate.lease_*`, see `updates.py`);
+- a job that runs once (`Lease` rows): the link check, the one Telegram getUpdates consumer.
 
 With SQLite there is one process by design: its leases are cleared at start (`forget_all`), so a
 restart after a crash picks its work up at once instead of waiting for the leases to expire.
@@ -28,11 +28,9 @@ from datetime import UTC, datetime, timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
-from bot.storage.models import Lease, MessageStatus, OutgoingMessage, WhatsAppChat
+from bot.storage.models import Lease, MessageStatus, OutgoingMessage, TelegramUpdate, WhatsAppChat
 
 log = logging.getLogger(__name__)
-
-ONCE = "once"  # the holder of de-duplication marks (see `Leases.once`)
 
 
 class Leases:
@@ -84,21 +82,6 @@ class Leases:
             return False
         return True
 
-    async def once(self, key: str, seconds: float) -> bool:
-        """True the first time `key` is seen within `seconds` (by any replica): a de-duplication
-        mark, not held by this replica (it outlives a restart and is never renewed)."""
-        until = _now() + timedelta(seconds=seconds)
-        expired = await Lease.filter(key=key, expires_at__lt=_now()).update(
-            holder=ONCE, expires_at=until
-        )
-        if expired:
-            return True
-        try:
-            await Lease.create(key=key, holder=ONCE, expires_at=until)
-        except IntegrityError:
-            return False
-        return True
-
     async def holds(self, key: str) -> bool:
         return await Lease.filter(key=key, holder=self.holder, expires_at__gte=_now()).exists()
 
@@ -114,6 +97,9 @@ class Leases:
         await OutgoingMessage.filter(lease_holder=self.holder, status=MessageStatus.SENDING).update(
             lease_until=until
         )
+        await TelegramUpdate.filter(lease_holder=self.holder, handled_at__isnull=True).update(
+            lease_until=until
+        )
         await (
             Lease.filter(holder=self.holder, expires_at__lt=until)
             .filter(expires_at__gte=_now())
@@ -124,17 +110,14 @@ class Leases:
     async def forget_all(self) -> None:
         """Single-process databases (SQLite): whatever a crashed earlier run held is free now.
         Its job leases are kept, run out: one may name work to take over (a connect attempt that
-        was getting a line). De-duplication marks (`once`) stay as they are: a webhook update
-        that Telegram sends again after a restart must still be handled once."""
+        was getting a line)."""
         await WhatsAppChat.filter(lease_holder__isnull=False).update(
             lease_holder=None, lease_until=None
         )
         await OutgoingMessage.filter(status=MessageStatus.SENDING).update(lease_until=None)
-        await (
-            Lease.filter(expires_at__gte=_now())
-            .exclude(holder=ONCE)
-            .update(expires_at=_now() - timedelta(seconds=1))
-        )
+        await OutgoingMessage.filter(ui_claim_until__isnull=False).update(ui_claim_until=None)
+        await TelegramUpdate.filter(handled_at__isnull=True).update(lease_until=None)
+        await Lease.filter(expires_at__gte=_now()).update(expires_at=_now() - timedelta(seconds=1))
 
     def start(self) -> None:
         self._renewer = asyncio.create_task(self._renew_forever())
@@ -146,6 +129,9 @@ class Leases:
             await asyncio.gather(self._renewer, return_exceptions=True)
         with contextlib.suppress(Exception):  # the database may be the reason we stop
             await WhatsAppChat.filter(lease_holder=self.holder).update(
+                lease_holder=None, lease_until=None
+            )
+            await TelegramUpdate.filter(lease_holder=self.holder, handled_at__isnull=True).update(
                 lease_holder=None, lease_until=None
             )
             await Lease.filter(holder=self.holder).delete()

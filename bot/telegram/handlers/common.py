@@ -12,8 +12,9 @@ import logging
 import uuid
 from typing import Any
 
-from telegram import Message, Update
+from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatType
+from telegram.error import BadRequest
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -72,7 +73,7 @@ class Gate:
             raise ApplicationHandlerStop
         if not self.settings.is_allowed(user.id):
             if update.callback_query:
-                await update.callback_query.answer()
+                await answer(update.callback_query)
             await context.bot.send_message(chat.id, t(lang, "not_allowed", user_id=user.id))
             raise ApplicationHandlerStop
         context.user_data["user"] = await ensure_user(  # type: ignore[index]
@@ -168,6 +169,15 @@ def phone_problem(lang: str, exc: PhoneError, region: str) -> str:
     return t(lang, "phone_invalid", raw=token[:40], region=region)
 
 
+async def answer(query: CallbackQuery) -> None:
+    """Stop the button's spinner. Telegram refuses an answer after 15 s ("query is too old"),
+    e.g. for a press handled again after its replica died: the press itself still counts."""
+    try:
+        await query.answer()
+    except BadRequest as exc:
+        log.info("a button press was not answered: %s", exc.message)
+
+
 def button_handler(actions: set[str], callback: Any) -> CallbackQueryHandler[Any, Any]:
     """A CallbackQueryHandler for the buttons whose callback data starts with one of `actions`."""
     return CallbackQueryHandler(
@@ -180,7 +190,7 @@ async def take_press(update: Update) -> tuple[keyboards.Press, Message] | None:
     query = update.callback_query
     if query is None:
         return None
-    await query.answer()
+    await answer(query)
     press = keyboards.parse(query.data)
     message = query.message
     if press is None or not isinstance(message, Message):

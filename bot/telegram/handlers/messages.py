@@ -18,6 +18,7 @@ from bot.telegram.handlers.common import (
     PRIVATE,
     App,
     Context,
+    answer,
     lang_of_context,
     reply,
     typed,
@@ -105,4 +106,4 @@ class Messages:
 
     async def stale_button(self, update: Update, context: Context) -> None:
         if update.callback_query is not None:
-            await update.callback_query.answer()
+            await answer(update.callback_query)
