@@ -17,7 +17,9 @@ A person who blocked the bot stops their own lines' workers only (a desk's line 
 answers it), and they start again when the person writes to the bot.
 
 Not forwarded, on purpose: what the account itself sent (from the phone), messages older than
-the link (no history flood), and, while the line is muted, everything (the cursor moves on).
+the link (no history flood), and, while the line is muted, everything (the cursor moves on; the
+mute is read from the database right before each message is shown, so a /mute confirmed on any
+replica holds at once).
 """
 
 from __future__ import annotations
@@ -275,6 +277,11 @@ class IncomingService:
             await self._show(chat, row)
 
     async def _show(self, chat: WhatsAppChat, row: IncomingMessage) -> None:
+        if await WhatsAppChat.filter(id=chat.id, muted=True).exists():
+            # Read here, not from the worker's copy of the line: a /mute given on any replica
+            # holds from the moment it is confirmed.
+            await IncomingMessage.filter(id=row.id).update(status=InboundStatus.SKIPPED)
+            return
         file, problem = (None, "") if not row.kind.has_file else await self._download(chat, row)
         await IncomingMessage.filter(id=row.id).update(attempts=row.attempts + 1)
         desk = await self.desk.active_desk(chat)
@@ -392,7 +399,7 @@ class IncomingService:
     async def mute(self, chat: WhatsAppChat, muted: bool) -> None:
         chat.muted = muted
         await chat.save(update_fields=["muted", "updated_at"])
-        self.kick(chat.id)  # its worker reads the row again (on another replica: within REREAD)
+        self.kick(chat.id)  # its worker reads the row again (others read the mute per message)
         if not muted:
             # Unmuting does not replay: what came meanwhile and is still stored is dropped.
             await IncomingMessage.filter(chat_id=chat.id, status=InboundStatus.PENDING).update(
@@ -401,7 +408,7 @@ class IncomingService:
 
 
 def _wanted(chat: WhatsAppChat, message: Inbound) -> bool:
-    if message.from_me or chat.muted:
+    if message.from_me:
         return False
     if message.sent_at is not None and chat.linked_at is not None:
         # Whole seconds: gateways stamp messages in seconds, the link has microseconds.
