@@ -34,6 +34,7 @@ class Balancer:
         self.url = self._server.url
         self._lock = threading.Lock()
         self._ports: list[int] = []
+        self._pinned: int | None = None
         self._turn = 0
         self._forwarded: list[tuple[int, str, int]] = []
         self._session: aiohttp.ClientSession | None = None
@@ -49,6 +50,11 @@ class Balancer:
         with self._lock:
             self._ports.append(port)
 
+    def only(self, port: int | None) -> None:
+        """Send every request to the replica on `port` alone (None: all of them again)."""
+        with self._lock:
+            self._pinned = port
+
     @property
     def forwarded(self) -> list[tuple[int, str, int]]:
         with self._lock:
@@ -57,6 +63,8 @@ class Balancer:
     def _next_ports(self) -> list[int]:
         """Every replica, starting with the one whose turn it is."""
         with self._lock:
+            if self._pinned is not None:
+                return [self._pinned]
             ports = self._ports[self._turn :] + self._ports[: self._turn]
             self._turn = (self._turn + 1) % max(len(self._ports), 1)
         return ports
