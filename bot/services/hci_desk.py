@@ -14,7 +14,10 @@ Take, Transfer and Area… are decided in our database first (a conditional upda
 then told to HCI once (`PUT …/operator/my`, `…/operator`, `…/area`); an HCI refusal undoes the
 decision and is told in words. A Take whose HCI call may not have happened (the replica died in
 between) is checked against the contact's operatorId in HCI before it is made again.
-Members are HCI operators: an admin maps a Telegram user to one (`/desk operator @user ID`).
+Members are HCI operators: an admin maps a Telegram user to one (`/desk operator @user ID`). The
+mapping is kept in `HciOperator` whatever the line's state (even while `/connect hci` is still
+linking it) and applied to every HCI desk, at once and at every poll: each mapped user is a member
+whose `DeskMember.hci_operator_id` is a copy of it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from bot.storage.models import (
     DeskContact,
     DeskMember,
     DeskMemberArea,
+    HciOperator,
     InboundStatus,
     IncomingMessage,
     User,
@@ -97,15 +101,20 @@ class HciDesks:
             return await User.get_or_none(id=int(who))
         return await User.filter(username__iexact=who.removeprefix("@")).first()
 
-    async def map(self, user: User, operator_id: str) -> None:
-        for desk, _ in await self._desks():
-            member, _ = await DeskMember.get_or_create(desk_id=desk.id, user_id=user.id)
-            member.hci_operator_id = operator_id.strip()[:32]
-            await member.save(update_fields=["hci_operator_id"])
+    async def map(self, user: User, operator_id: str) -> bool:
+        """Kept whatever the line's state; True when an HCI desk has it at once, False when it
+        waits for one (the line is still linking, or its desk is off)."""
+        await HciOperator.update_or_create(defaults={"operator_id": operator_id}, user_id=user.id)
+        desks = await self._desks()
+        for desk, _ in desks:
+            await self._operators(desk)
+        return bool(desks)
 
-    async def unmap(self, user: User) -> None:
-        """Nothing more of HCI's desks reaches them."""
+    async def unmap(self, user: User) -> bool:
+        """Nothing more of HCI's desks reaches them; False when they were not mapped."""
+        mapped = await HciOperator.filter(user_id=user.id).delete()
         await DeskMember.filter(user_id=user.id, desk__kind="hci").delete()
+        return bool(mapped)
 
     # --- polling
 
@@ -123,11 +132,25 @@ class HciDesks:
                 desks.append((desk, chat))
         return desks
 
+    async def _operators(self, desk: Desk) -> dict[str | None, DeskMember]:
+        """Every mapping applied to the desk (its members by HCI operator id)."""
+        mappings = dict(await HciOperator.all().values_list("user_id", "operator_id"))
+        for member in await DeskMember.filter(desk_id=desk.id, hci_operator_id__isnull=False):
+            if member.user_id not in mappings:  # type: ignore[attr-defined]
+                # A copy without its mapping: an unmap ran while a poll was applying the
+                # mapping, and that poll made the member again.
+                await member.delete()
+        operators: dict[str | None, DeskMember] = {}
+        for user_id, operator_id in mappings.items():
+            member, _ = await DeskMember.get_or_create(desk_id=desk.id, user_id=user_id)
+            if member.hci_operator_id != operator_id:
+                member.hci_operator_id = operator_id
+                await member.save(update_fields=["hci_operator_id"])
+            operators[operator_id] = member
+        return operators
+
     async def _sync(self, desk: Desk, chat: WhatsAppChat) -> None:
-        operators = {
-            m.hci_operator_id: m
-            for m in await DeskMember.filter(desk_id=desk.id, hci_operator_id__isnull=False)
-        }
+        operators = await self._operators(desk)
         areas: dict[str, DeskArea] = {}
         for found in await self.client.areas():
             area = await DeskArea.get_or_none(desk_id=desk.id, hci_area_id=found.id)

@@ -1,8 +1,8 @@
 """The team inbox with HCI Whats Center as its CRM, end to end: an admin links HCI's line, maps
 three Telegram users to HCI operators, a waiting customer's card reaches the area's members, two
 Takes at once give one owner and one Take request to HCI, the answer goes out base64-encoded,
-transfers go to HCI, Close re-queues, an HCI refusal leaves no owner, and an unmapped member gets
-nothing more."""
+transfers go to HCI, Close re-queues, an HCI refusal leaves no owner, an unmapped member gets
+nothing more, and operators mapped while the line is still linking are kept."""
 
 from __future__ import annotations
 
@@ -156,9 +156,31 @@ async def test_an_unmapped_member_gets_nothing_more(
 ) -> None:
     await desk(telegram, hci, hci_bot.settings)
     await told(telegram, USER, f"/desk operator {THIRD} off", "no longer an HCI operator")
+    await told(telegram, USER, f"/desk operator {THIRD} off", "was not an HCI operator")
+    await told(telegram, USER, f"/desk operator {THIRD} {'9' * 33}", "Nothing changed")
     hci.customer_writes(CUSTOMER, "buenas", name="María")
     await in_thread(telegram.wait_message, OTHER_USER, "buenas", timeout=15)
     await asyncio.sleep(0.5)
     assert not any("buenas" in m.content for m in telegram.messages(THIRD))
     refused = await told(telegram, OTHER_USER, f"/desk operator {THIRD} 7", "admins")
     assert "Only the bot's admins" in refused.content
+
+
+async def test_operators_mapped_while_the_line_links_get_the_first_card(
+    hci_bot: RunningBot, telegram: FakeTelegram, hci: FakeHci
+) -> None:
+    area = hci.add_area("Ventas")
+    operators = {user: hci.add_operator(name, area) for user, name in NAMES.items()}
+    for user in (OTHER_USER, THIRD):
+        await told(telegram, user, "/start", "Hi")
+    # The admin does not wait for the line to link before mapping the operators.
+    said(telegram, USER, "/connect hci")
+    for user, operator in operators.items():
+        said(telegram, USER, f"/desk operator {user} {operator}")
+    await in_thread(telegram.wait_message, USER, "connected as")
+    for operator in operators.values():
+        await in_thread(telegram.wait_message, USER, f"as HCI operator {operator}")
+    hci.customer_writes(CUSTOMER, "¿Tienen stock?", name="María")
+    for user in NAMES:
+        await in_thread(telegram.wait_message, user, "Tienen stock", timeout=15)
+
