@@ -26,6 +26,8 @@ import asyncio
 import contextlib
 import logging
 
+from tortoise.expressions import Subquery
+
 from bot.gateways.base import GatewayError, InvalidRequestError, LineState, MessageKind
 from bot.gateways.hci import HciClient
 from bot.gateways.hci_replies import HciContact, HciMessage
@@ -134,12 +136,14 @@ class HciDesks:
 
     async def _operators(self, desk: Desk) -> dict[str | None, DeskMember]:
         """Every mapping applied to the desk (its members by HCI operator id)."""
+        # A copy whose mapping is gone: an unmap ran while a poll was applying the mapping, and
+        # that poll made the member again. One statement, so a mapping made meanwhile stays.
+        await (
+            DeskMember.filter(desk_id=desk.id, hci_operator_id__isnull=False)
+            .exclude(user_id__in=Subquery(HciOperator.all().values("user_id")))
+            .delete()
+        )
         mappings = dict(await HciOperator.all().values_list("user_id", "operator_id"))
-        for member in await DeskMember.filter(desk_id=desk.id, hci_operator_id__isnull=False):
-            if member.user_id not in mappings:  # type: ignore[attr-defined]
-                # A copy without its mapping: an unmap ran while a poll was applying the
-                # mapping, and that poll made the member again.
-                await member.delete()
         operators: dict[str | None, DeskMember] = {}
         for user_id, operator_id in mappings.items():
             member, _ = await DeskMember.get_or_create(desk_id=desk.id, user_id=user_id)
