@@ -209,32 +209,39 @@ class HciDesks:
     async def _message(
         self, desk: Desk, chat: WhatsAppChat, found: HciContact, message: HciMessage, *, show: bool
     ) -> None:
+        """Stored once; shown until Telegram has it for every member it is for: a showing that
+        broke off (Telegram trouble) goes on at the next poll, where it stopped."""
         key = f"{found.number}:{message.key}"[:255]
-        if await IncomingMessage.filter(chat_id=chat.id, gateway_message_id=key).exists():
+        row = await IncomingMessage.get_or_none(chat_id=chat.id, gateway_message_id=key)
+        if row is None:
+            kind = _KINDS.get(
+                message.type, MessageKind.DOCUMENT if message.url else MessageKind.TEXT
+            )
+            row = await IncomingMessage.create(
+                chat_id=chat.id,
+                gateway_message_id=key,
+                conversation=found.number[:64],
+                sender=found.number[:32],
+                sender_name=found.name[:128] or None,
+                kind=kind,
+                text="" if kind.has_file else message.content.replace("\x00", "")[:200_000],
+                media_url=message.url,
+                sent_at=message.at,
+                status=InboundStatus.PENDING if show else InboundStatus.SKIPPED,
+            )
+        if row.status is not InboundStatus.PENDING:
             return
-        kind = _KINDS.get(message.type, MessageKind.DOCUMENT if message.url else MessageKind.TEXT)
-        row = await IncomingMessage.create(
-            chat_id=chat.id,
-            gateway_message_id=key,
-            conversation=found.number[:64],
-            sender=found.number[:32],
-            sender_name=found.name[:128] or None,
-            kind=kind,
-            text="" if kind.has_file else message.content.replace("\x00", "")[:200_000],
-            media_url=message.url,
-            sent_at=message.at,
-            status=InboundStatus.PENDING if show else InboundStatus.SKIPPED,
-        )
-        if not show:
+        if not show:  # its customer went to an operator not on Telegram meanwhile
+            await IncomingMessage.filter(id=row.id).update(status=InboundStatus.SKIPPED)
             return
         file, problem = None, ""
-        if kind.has_file and message.url:
+        if row.kind.has_file and row.media_url:
             try:
-                file = await self.client.download(message.url, max_bytes=MAX_FILE)
+                file = await self.client.download(row.media_url, max_bytes=MAX_FILE)
             except GatewayError as exc:
                 log.info("hci: a file was not downloaded (%s)", exc.kind)
                 problem = "unavailable"
-        elif kind.has_file:
+        elif row.kind.has_file:
             problem = "missing"
         await self.desk.route(desk, row, file, problem)
         await IncomingMessage.filter(id=row.id).update(status=InboundStatus.FORWARDED)

@@ -69,20 +69,25 @@ async def desk(telegram: FakeTelegram, hci: FakeHci, settings: Settings) -> dict
     line and maps them. Returns user → operator id."""
     area = hci.add_area("Ventas")
     operators = {user: hci.add_operator(name, area) for user, name in NAMES.items()}
+    await mapped(telegram, settings, operators)
+    return operators
+
+
+async def mapped(telegram: FakeTelegram, settings: Settings, operators: dict[int, str]) -> None:
+    """Ann (an admin) links HCI's line and maps each user to their operator; returns once a poll
+    of HCI put every one of them in their areas (HCI lists who is where)."""
     await told(telegram, USER, "/connect hci", "connected as")
     for user, operator in operators.items():
         await told(telegram, user, "/start", "Hi")
         await told(telegram, USER, f"/desk operator {user} {operator}", "answers as HCI operator")
 
-    async def in_area() -> int:
-        return await DeskMemberArea.all().count()
+    async def in_areas() -> int:
+        return len(set(await DeskMemberArea.all().values_list("member_id", flat=True)))
 
-    # The next poll of HCI puts the three operators in their area (HCI lists who is where).
     for _ in range(200):
-        if await db(settings, in_area) == len(NAMES):
+        if await db(settings, in_areas) == len(operators):
             break
         await asyncio.sleep(0.05)
-    return operators
 
 
 async def test_three_operators_share_the_hci_line(
@@ -184,3 +189,26 @@ async def test_operators_mapped_while_the_line_links_get_the_first_card(
     for user in NAMES:
         await in_thread(telegram.wait_message, user, "Tienen stock", timeout=15)
 
+
+async def test_a_waiting_customer_is_in_the_queue_of_every_member_of_their_area(
+    hci_bot: RunningBot, telegram: FakeTelegram, hci: FakeHci
+) -> None:
+    team = hci.two_areas()
+    await mapped(
+        telegram, hci_bot.settings, {USER: team.ana, OTHER_USER: team.bruno, THIRD: team.carla}
+    )
+    # Telegram stumbles over the first card: the customer still waits, and every card goes out.
+    telegram.fail_next("sendMessage", status=502)
+    hci.customer_writes(CUSTOMER, "¿Tienen stock?", name="María", area=team.sales)
+    cards = {
+        user: await in_thread(telegram.wait_message, user, "Tienen stock", timeout=15)
+        for user in (USER, THIRD)
+    }
+    for user in (USER, THIRD):
+        assert "María" in (await told(telegram, user, "/desk queue", "aiting")).content
+    assert "Nobody" in (await told(telegram, OTHER_USER, "/desk queue", "aiting")).content
+
+    telegram.press(THIRD, cards[THIRD].message_id, cards[THIRD].button_data("Take"))
+    await wait_until(lambda: telegram.message(USER, cards[USER].message_id).edits)
+    for user in NAMES:
+        assert "Nobody" in (await told(telegram, user, "/desk queue", "aiting")).content
