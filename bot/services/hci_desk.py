@@ -148,6 +148,11 @@ class HciDesks:
         for user_id, operator_id in mappings.items():
             member, _ = await DeskMember.get_or_create(desk_id=desk.id, user_id=user_id)
             if member.hci_operator_id != operator_id:
+                # Another operator: the first one's HCI areas are not theirs (the poll puts them
+                # in the new one's).
+                await DeskMemberArea.filter(
+                    member_id=member.id, area__hci_area_id__isnull=False
+                ).delete()
                 member.hci_operator_id = operator_id
                 await member.save(update_fields=["hci_operator_id"])
             operators[operator_id] = member

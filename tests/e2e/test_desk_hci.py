@@ -2,7 +2,8 @@
 three Telegram users to HCI operators, a waiting customer's card reaches the area's members, two
 Takes at once give one owner and one Take request to HCI, the answer goes out base64-encoded,
 transfers go to HCI, Close re-queues, an HCI refusal leaves no owner, an unmapped member gets
-nothing more, and operators mapped while the line is still linking are kept."""
+nothing more, operators mapped while the line is still linking are kept (and a re-mapped one
+leaves the first operator's areas), and /desk queue lists a waiting customer to their area."""
 
 from __future__ import annotations
 
@@ -212,3 +213,26 @@ async def test_a_waiting_customer_is_in_the_queue_of_every_member_of_their_area(
     await wait_until(lambda: telegram.message(USER, cards[USER].message_id).edits)
     for user in NAMES:
         assert "Nobody" in (await told(telegram, user, "/desk queue", "aiting")).content
+
+
+async def test_a_remapped_operator_leaves_the_first_operators_areas(
+    hci_bot: RunningBot, telegram: FakeTelegram, hci: FakeHci
+) -> None:
+    team = hci.two_areas()
+    await mapped(telegram, hci_bot.settings, {OTHER_USER: team.bruno, THIRD: team.carla})
+    # Carl was mapped to the wrong operator: he works in Vendas only.
+    await told(telegram, USER, f"/desk operator {THIRD} {team.ana}", "answers as HCI operator")
+
+    async def carls_areas() -> list[str]:
+        return list(
+            await DeskMemberArea.filter(member__user_id=THIRD).values_list("area__name", flat=True)
+        )
+
+    for _ in range(200):
+        if await db(hci_bot.settings, carls_areas) == ["Vendas"]:
+            break
+        await asyncio.sleep(0.05)
+    hci.customer_writes(CUSTOMER, "¿Hacen soporte?", name="María", area=team.support)
+    await in_thread(telegram.wait_message, OTHER_USER, "Hacen soporte", timeout=15)
+    assert "Nobody" in (await told(telegram, THIRD, "/desk queue", "aiting")).content
+    assert await db(hci_bot.settings, carls_areas) == ["Vendas"]
