@@ -24,7 +24,7 @@ from tortoise.exceptions import IntegrityError
 
 from bot.gateways.base import Download, GatewayError, LineState, Reception
 from bot.services.lines import Lines
-from bot.services.ports import DeskButtons, DeskView, InboxView, UserUnreachable
+from bot.services.ports import DeskButtons, DeskView, InboxView, Undeliverable, UserUnreachable
 from bot.storage.models import (
     Desk,
     DeskArea,
@@ -272,6 +272,8 @@ class DeskService:
         the next try: a member who already has the card does not get it twice)."""
         contact = await self._contact(desk, row.conversation, row.sender_name or row.group_name)
         owner = await self._owner(contact)
+        if owner is None:  # waiting (in /desk queue) even before Telegram has every card
+            await DeskContact.filter(id=contact.id).update(announced=True, updated_at=_now())
         targets = [owner] if owner else await self._queue_members(desk, contact)
         has_areas = await DeskArea.filter(desk_id=desk.id).exists()
         buttons = DeskButtons(contact.id, queued=owner is None, areas=has_areas)
@@ -288,6 +290,9 @@ class DeskService:
             except UserUnreachable:
                 await User.filter(id=user.id).update(blocked_bot=True)
                 continue
+            except Undeliverable:  # refused for good to this member: the others still get it
+                log.warning("desk: message %s refused by Telegram for one member", row.id)
+                continue
             await DeskCard.create(
                 contact_id=contact.id,
                 incoming_id=row.id,
@@ -295,8 +300,6 @@ class DeskService:
                 telegram_message_id=shown,
                 queued=owner is None,
             )
-        if owner is None:
-            await DeskContact.filter(id=contact.id).update(announced=True, updated_at=_now())
 
     # --- Take, Transfer, Close
 
@@ -360,7 +363,7 @@ class DeskService:
         if contact.desk.kind == "hci" and self.on_transfer_area is not None:
             await self.on_transfer_area(contact, area)
         await DeskContact.filter(id=contact.id).update(
-            owner_id=None, area_id=area.id, announced=False, updated_at=_now()
+            owner_id=None, area_id=area.id, updated_at=_now()
         )
         contact.area_id, contact.owner_id = area.id, None
         await self.announce(contact)
@@ -380,6 +383,7 @@ class DeskService:
         has_areas = await DeskArea.filter(desk_id=desk.id).exists()
         buttons = DeskButtons(contact.id, queued=True, areas=has_areas)
         area = await DeskArea.get_or_none(id=contact.area_id) if contact.area_id else None  # type: ignore[attr-defined]
+        await DeskContact.filter(id=contact.id).update(announced=True)  # before the cards, as route
         for member in await self._queue_members(desk, contact):
             user = member.user
             if not self.allowed(user.id) or user.blocked_bot:
@@ -391,7 +395,6 @@ class DeskService:
             await DeskCard.create(
                 contact_id=contact.id, user_id=user.id, telegram_message_id=shown, queued=True
             )
-        await DeskContact.filter(id=contact.id).update(announced=True)
 
     # --- answers
 

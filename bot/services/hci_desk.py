@@ -14,7 +14,10 @@ Take, Transfer and Area… are decided in our database first (a conditional upda
 then told to HCI once (`PUT …/operator/my`, `…/operator`, `…/area`); an HCI refusal undoes the
 decision and is told in words. A Take whose HCI call may not have happened (the replica died in
 between) is checked against the contact's operatorId in HCI before it is made again.
-Members are HCI operators: an admin maps a Telegram user to one (`/desk operator @user ID`).
+Members are HCI operators: an admin maps a Telegram user to one (`/desk operator @user ID`). The
+mapping is kept in `HciOperator` whatever the line's state (even while `/connect hci` is still
+linking it) and applied to every HCI desk, at once and at every poll: each mapped user is a member
+whose `DeskMember.hci_operator_id` is a copy of it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+
+from tortoise.expressions import Subquery
 
 from bot.gateways.base import GatewayError, InvalidRequestError, LineState, MessageKind
 from bot.gateways.hci import HciClient
@@ -35,6 +40,7 @@ from bot.storage.models import (
     DeskContact,
     DeskMember,
     DeskMemberArea,
+    HciOperator,
     InboundStatus,
     IncomingMessage,
     User,
@@ -97,15 +103,20 @@ class HciDesks:
             return await User.get_or_none(id=int(who))
         return await User.filter(username__iexact=who.removeprefix("@")).first()
 
-    async def map(self, user: User, operator_id: str) -> None:
-        for desk, _ in await self._desks():
-            member, _ = await DeskMember.get_or_create(desk_id=desk.id, user_id=user.id)
-            member.hci_operator_id = operator_id.strip()[:32]
-            await member.save(update_fields=["hci_operator_id"])
+    async def map(self, user: User, operator_id: str) -> bool:
+        """Kept whatever the line's state; True when an HCI desk has it at once, False when it
+        waits for one (the line is still linking, or its desk is off)."""
+        await HciOperator.update_or_create(defaults={"operator_id": operator_id}, user_id=user.id)
+        desks = await self._desks()
+        for desk, _ in desks:
+            await self._operators(desk)
+        return bool(desks)
 
-    async def unmap(self, user: User) -> None:
-        """Nothing more of HCI's desks reaches them."""
+    async def unmap(self, user: User) -> bool:
+        """Nothing more of HCI's desks reaches them; False when they were not mapped."""
+        mapped = await HciOperator.filter(user_id=user.id).delete()
         await DeskMember.filter(user_id=user.id, desk__kind="hci").delete()
+        return bool(mapped)
 
     # --- polling
 
@@ -123,11 +134,32 @@ class HciDesks:
                 desks.append((desk, chat))
         return desks
 
+    async def _operators(self, desk: Desk) -> dict[str | None, DeskMember]:
+        """Every mapping applied to the desk (its members by HCI operator id)."""
+        # A copy whose mapping is gone: an unmap ran while a poll was applying the mapping, and
+        # that poll made the member again. One statement, so a mapping made meanwhile stays.
+        await (
+            DeskMember.filter(desk_id=desk.id, hci_operator_id__isnull=False)
+            .exclude(user_id__in=Subquery(HciOperator.all().values("user_id")))
+            .delete()
+        )
+        mappings = dict(await HciOperator.all().values_list("user_id", "operator_id"))
+        operators: dict[str | None, DeskMember] = {}
+        for user_id, operator_id in mappings.items():
+            member, _ = await DeskMember.get_or_create(desk_id=desk.id, user_id=user_id)
+            if member.hci_operator_id != operator_id:
+                # Another operator: the first one's HCI areas are not theirs (the poll puts them
+                # in the new one's).
+                await DeskMemberArea.filter(
+                    member_id=member.id, area__hci_area_id__isnull=False
+                ).delete()
+                member.hci_operator_id = operator_id
+                await member.save(update_fields=["hci_operator_id"])
+            operators[operator_id] = member
+        return operators
+
     async def _sync(self, desk: Desk, chat: WhatsAppChat) -> None:
-        operators = {
-            m.hci_operator_id: m
-            for m in await DeskMember.filter(desk_id=desk.id, hci_operator_id__isnull=False)
-        }
+        operators = await self._operators(desk)
         areas: dict[str, DeskArea] = {}
         for found in await self.client.areas():
             area = await DeskArea.get_or_none(desk_id=desk.id, hci_area_id=found.id)
@@ -182,32 +214,39 @@ class HciDesks:
     async def _message(
         self, desk: Desk, chat: WhatsAppChat, found: HciContact, message: HciMessage, *, show: bool
     ) -> None:
+        """Stored once; shown until Telegram has it for every member it is for: a showing that
+        broke off (Telegram trouble) goes on at the next poll, where it stopped."""
         key = f"{found.number}:{message.key}"[:255]
-        if await IncomingMessage.filter(chat_id=chat.id, gateway_message_id=key).exists():
+        row = await IncomingMessage.get_or_none(chat_id=chat.id, gateway_message_id=key)
+        if row is None:
+            kind = _KINDS.get(
+                message.type, MessageKind.DOCUMENT if message.url else MessageKind.TEXT
+            )
+            row = await IncomingMessage.create(
+                chat_id=chat.id,
+                gateway_message_id=key,
+                conversation=found.number[:64],
+                sender=found.number[:32],
+                sender_name=found.name[:128] or None,
+                kind=kind,
+                text="" if kind.has_file else message.content.replace("\x00", "")[:200_000],
+                media_url=message.url,
+                sent_at=message.at,
+                status=InboundStatus.PENDING if show else InboundStatus.SKIPPED,
+            )
+        if row.status is not InboundStatus.PENDING:
             return
-        kind = _KINDS.get(message.type, MessageKind.DOCUMENT if message.url else MessageKind.TEXT)
-        row = await IncomingMessage.create(
-            chat_id=chat.id,
-            gateway_message_id=key,
-            conversation=found.number[:64],
-            sender=found.number[:32],
-            sender_name=found.name[:128] or None,
-            kind=kind,
-            text="" if kind.has_file else message.content.replace("\x00", "")[:200_000],
-            media_url=message.url,
-            sent_at=message.at,
-            status=InboundStatus.PENDING if show else InboundStatus.SKIPPED,
-        )
-        if not show:
+        if not show:  # its customer went to an operator not on Telegram meanwhile
+            await IncomingMessage.filter(id=row.id).update(status=InboundStatus.SKIPPED)
             return
         file, problem = None, ""
-        if kind.has_file and message.url:
+        if row.kind.has_file and row.media_url:
             try:
-                file = await self.client.download(message.url, max_bytes=MAX_FILE)
+                file = await self.client.download(row.media_url, max_bytes=MAX_FILE)
             except GatewayError as exc:
                 log.info("hci: a file was not downloaded (%s)", exc.kind)
                 problem = "unavailable"
-        elif kind.has_file:
+        elif row.kind.has_file:
             problem = "missing"
         await self.desk.route(desk, row, file, problem)
         await IncomingMessage.filter(id=row.id).update(status=InboundStatus.FORWARDED)

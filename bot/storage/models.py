@@ -408,7 +408,8 @@ class DeskContact(Model):
     # HCI desks: the operatorId HCI showed last. Only a change of it is mirrored here, so a Close
     # (ours alone: the seed has no call for it) holds while HCI still names the operator.
     hci_operator = fields.CharField(max_length=32, null=True)
-    # While waiting: whether its queue cards went out (a new waiting spell starts unannounced).
+    # While waiting: whether it is in the queue, its cards going out (set before them, so that
+    # Telegram trouble never hides a waiting customer). A new waiting spell starts unannounced.
     announced = fields.BooleanField(default=False)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -1,8 +1,9 @@
 """The team inbox with HCI Whats Center as its CRM, end to end: an admin links HCI's line, maps
 three Telegram users to HCI operators, a waiting customer's card reaches the area's members, two
 Takes at once give one owner and one Take request to HCI, the answer goes out base64-encoded,
-transfers go to HCI, Close re-queues, an HCI refusal leaves no owner, and an unmapped member gets
-nothing more."""
+transfers go to HCI, Close re-queues, an HCI refusal leaves no owner, an unmapped member gets
+nothing more, operators mapped while the line is still linking are kept (and a re-mapped one
+leaves the first operator's areas), and /desk queue lists a waiting customer to their area."""
 
 from __future__ import annotations
 
@@ -69,20 +70,25 @@ async def desk(telegram: FakeTelegram, hci: FakeHci, settings: Settings) -> dict
     line and maps them. Returns user → operator id."""
     area = hci.add_area("Ventas")
     operators = {user: hci.add_operator(name, area) for user, name in NAMES.items()}
+    await mapped(telegram, settings, operators)
+    return operators
+
+
+async def mapped(telegram: FakeTelegram, settings: Settings, operators: dict[int, str]) -> None:
+    """Ann (an admin) links HCI's line and maps each user to their operator; returns once a poll
+    of HCI put every one of them in their areas (HCI lists who is where)."""
     await told(telegram, USER, "/connect hci", "connected as")
     for user, operator in operators.items():
         await told(telegram, user, "/start", "Hi")
         await told(telegram, USER, f"/desk operator {user} {operator}", "answers as HCI operator")
 
-    async def in_area() -> int:
-        return await DeskMemberArea.all().count()
+    async def in_areas() -> int:
+        return len(set(await DeskMemberArea.all().values_list("member_id", flat=True)))
 
-    # The next poll of HCI puts the three operators in their area (HCI lists who is where).
     for _ in range(200):
-        if await db(settings, in_area) == len(NAMES):
+        if await db(settings, in_areas) == len(operators):
             break
         await asyncio.sleep(0.05)
-    return operators
 
 
 async def test_three_operators_share_the_hci_line(
@@ -156,9 +162,77 @@ async def test_an_unmapped_member_gets_nothing_more(
 ) -> None:
     await desk(telegram, hci, hci_bot.settings)
     await told(telegram, USER, f"/desk operator {THIRD} off", "no longer an HCI operator")
+    await told(telegram, USER, f"/desk operator {THIRD} off", "was not an HCI operator")
+    await told(telegram, USER, f"/desk operator {THIRD} {'9' * 33}", "Nothing changed")
     hci.customer_writes(CUSTOMER, "buenas", name="María")
     await in_thread(telegram.wait_message, OTHER_USER, "buenas", timeout=15)
     await asyncio.sleep(0.5)
     assert not any("buenas" in m.content for m in telegram.messages(THIRD))
     refused = await told(telegram, OTHER_USER, f"/desk operator {THIRD} 7", "admins")
     assert "Only the bot's admins" in refused.content
+
+
+async def test_operators_mapped_while_the_line_links_get_the_first_card(
+    hci_bot: RunningBot, telegram: FakeTelegram, hci: FakeHci
+) -> None:
+    area = hci.add_area("Ventas")
+    operators = {user: hci.add_operator(name, area) for user, name in NAMES.items()}
+    for user in (OTHER_USER, THIRD):
+        await told(telegram, user, "/start", "Hi")
+    # The admin does not wait for the line to link before mapping the operators.
+    said(telegram, USER, "/connect hci")
+    for user, operator in operators.items():
+        said(telegram, USER, f"/desk operator {user} {operator}")
+    await in_thread(telegram.wait_message, USER, "connected as")
+    for operator in operators.values():
+        await in_thread(telegram.wait_message, USER, f"as HCI operator {operator}")
+    hci.customer_writes(CUSTOMER, "¿Tienen stock?", name="María")
+    for user in NAMES:
+        await in_thread(telegram.wait_message, user, "Tienen stock", timeout=15)
+
+
+async def test_a_waiting_customer_is_in_the_queue_of_every_member_of_their_area(
+    hci_bot: RunningBot, telegram: FakeTelegram, hci: FakeHci
+) -> None:
+    team = hci.two_areas()
+    await mapped(
+        telegram, hci_bot.settings, {USER: team.ana, OTHER_USER: team.bruno, THIRD: team.carla}
+    )
+    # Telegram stumbles over the first card: the customer still waits, and every card goes out.
+    telegram.fail_next("sendMessage", status=502)
+    hci.customer_writes(CUSTOMER, "¿Tienen stock?", name="María", area=team.sales)
+    cards = {
+        user: await in_thread(telegram.wait_message, user, "Tienen stock", timeout=15)
+        for user in (USER, THIRD)
+    }
+    for user in (USER, THIRD):
+        assert "María" in (await told(telegram, user, "/desk queue", "aiting")).content
+    assert "Nobody" in (await told(telegram, OTHER_USER, "/desk queue", "aiting")).content
+
+    telegram.press(THIRD, cards[THIRD].message_id, cards[THIRD].button_data("Take"))
+    await wait_until(lambda: telegram.message(USER, cards[USER].message_id).edits)
+    for user in NAMES:
+        assert "Nobody" in (await told(telegram, user, "/desk queue", "aiting")).content
+
+
+async def test_a_remapped_operator_leaves_the_first_operators_areas(
+    hci_bot: RunningBot, telegram: FakeTelegram, hci: FakeHci
+) -> None:
+    team = hci.two_areas()
+    await mapped(telegram, hci_bot.settings, {OTHER_USER: team.bruno, THIRD: team.carla})
+    # Carl was mapped to the wrong operator: he works in Vendas only.
+    await told(telegram, USER, f"/desk operator {THIRD} {team.ana}", "answers as HCI operator")
+
+    async def carls_areas() -> list[str]:
+        return list(
+            await DeskMemberArea.filter(member__user_id=THIRD).values_list("area__name", flat=True)
+        )
+
+    for _ in range(200):
+        if await db(hci_bot.settings, carls_areas) == ["Vendas"]:
+            break
+        await asyncio.sleep(0.05)
+    hci.customer_writes(CUSTOMER, "¿Hacen soporte?", name="María", area=team.support)
+    await in_thread(telegram.wait_message, OTHER_USER, "Hacen soporte", timeout=15)
+    assert "Nobody" in (await told(telegram, THIRD, "/desk queue", "aiting")).content
+    assert await db(hci_bot.settings, carls_areas) == ["Vendas"]

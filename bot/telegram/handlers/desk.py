@@ -30,6 +30,7 @@ from bot.telegram.handlers.common import (
 from bot.telegram.texts import Html, explain_error, t
 from bot.telegram.views import chat_label, recipient_label
 
+MAX_OPERATOR_ID = 32  # HciOperator.operator_id
 INVITE = filters.Regex(re.compile(r"^/start(@\w+)?\s+desk-[A-Za-z0-9_-]{1,64}\s*$"))
 
 
@@ -137,10 +138,14 @@ class DeskCommands:
         if target is None:
             return t(lang, "desk_operator_unknown_user", who=who), None
         if value.lower() == "off":
-            await self.hci.unmap(target)
+            if not await self.hci.unmap(target):
+                return t(lang, "desk_operator_not_mapped", name=display_name(target)), None
             return t(lang, "desk_operator_off", name=display_name(target)), None
-        await self.hci.map(target, value)
-        return t(lang, "desk_operator_set", name=display_name(target), operator=value), None
+        if len(value) > MAX_OPERATOR_ID:
+            return t(lang, "desk_operator_too_long", most=str(MAX_OPERATOR_ID)), None
+        linked = await self.hci.map(target, value)
+        text = "desk_operator_set" if linked else "desk_operator_set_later"
+        return t(lang, text, name=display_name(target), operator=value), None
 
     async def button(self, update: Update, context: Context) -> None:
         taken = await take_press(update)

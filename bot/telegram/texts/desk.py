@@ -80,6 +80,20 @@ DESK: dict[str, dict[str, str]] = {
         "en": "{name} answers as HCI operator {operator} now.",
         "ru": "{name} теперь отвечает как оператор HCI {operator}.",
     },
+    "desk_operator_set_later": {
+        "en": "{name} answers as HCI operator {operator} as soon as HCI's line is linked "
+        "(/connect hci) and its desk is on.",
+        "ru": "{name} будет отвечать как оператор HCI {operator}, как только линия HCI "
+        "подключится (/connect hci) и её общая линия будет включена.",
+    },
+    "desk_operator_too_long": {
+        "en": "Nothing changed: an HCI operator id has at most {most} characters.",
+        "ru": "Ничего не изменилось: в id оператора HCI не больше {most} символов.",
+    },
+    "desk_operator_not_mapped": {
+        "en": "{name} was not an HCI operator here.",
+        "ru": "{name} не был оператором HCI здесь.",
+    },
     "desk_operator_off": {
         "en": "{name} is no longer an HCI operator here.",
         "ru": "{name} больше не оператор HCI здесь.",
