@@ -24,7 +24,8 @@ aiohttp `ClientSession` opened and closed with the server:
   (timers on the server loop; `age()` moves them too), in order, once each;
 - `push_raw(kind, body)` sends any body (hostile ones included) to a hook.
 
-Every attempt is recorded in `pushes` (a `Push`: kind, url, body, HTTP status or error).
+Every attempt is recorded in `pushes` (a `Push`: kind, url, body, HTTP status or error) once its
+answer came, that is just after the receiver answered.
 
 Hypotheses ([H]) chosen where the seed has no evidence:
 
@@ -442,7 +443,9 @@ class FakeItd(emulator.Emulator[RequestRecord]):
 
     @property
     def pushes(self) -> list[Push]:
-        """Every push attempt, in the order they were answered (or failed)."""
+        """Every push attempt, in the order they were answered (or failed). An attempt is
+        recorded once its answer came, so a moment after the receiver answered it: a test waits
+        for the record here, not for the receiver's side of it."""
         return self._on_loop(lambda: list(self._pushes))
 
     def pushes_of(self, kind: HookKind) -> list[Push]:

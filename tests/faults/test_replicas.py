@@ -51,8 +51,13 @@ def test_replicas_started_together_on_an_empty_database_both_come_up(
     for user in (3001, 3002):
         asked = telegram.send_text(user, "/help")
         telegram.wait_message(user, "/connect", after=asked)
-    answered = {port for port, path, status in balancer.forwarded if status == 200}
-    assert answered == {first.port, second.port}
+
+    def both_answered() -> bool:
+        answered = {port for port, _, status in balancer.forwarded if status == 200}
+        return answered == {first.port, second.port}
+
+    # The balancer records a forward once the replica answered it, which may be after the reply.
+    telegram.wait_for(both_answered, 5)
     for replica in (first, second):
         assert "Traceback" not in replica.stderr()
 

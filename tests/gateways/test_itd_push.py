@@ -8,7 +8,6 @@ PUBLIC_URL, on a 127.0.0.1 port of its own.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -516,7 +515,7 @@ async def test_a_received_text_is_pushed_with_the_seeds_shape(
             sent_at=datetime(2020, 2, 25, 13, 37, 4, tzinfo=UTC),
         )
     ]
-    [push] = fake.pushes
+    [push] = await wait_until(lambda: fake.pushes)  # recorded once the answer came
     assert (push.kind, push.url, push.status, push.attempt, push.ok) == (
         "incoming",
         receiver.incoming,
@@ -617,9 +616,12 @@ async def test_without_a_hook_url_nothing_is_pushed(receiver: Receiver) -> None:
         fake.incoming_hook_url = receiver.incoming
         fake.age(key, 60.0)
         fake.receive("56987654321", "ahora sí")
-        await wait_until(lambda: receiver.events)
-        await asyncio.sleep(0.1)  # time enough for a stray status push
-        assert [p.kind for p in fake.pushes] == ["incoming"]
+        # Queued behind any status push the past could have left: once it is recorded, so is
+        # every push before it.
+        fake.push_raw("status", "marker", retry=False)
+        await wait_until(lambda: fake.pushes_of("incoming") and fake.pushes_of("status"))
+        assert [p.body for p in fake.pushes_of("status")] == ["marker"]
+        assert len(fake.pushes_of("incoming")) == 1
     assert [e.text for e in receiver.events] == ["ahora sí"]
 
 
@@ -678,7 +680,7 @@ async def test_a_failed_push_is_retried_and_order_is_kept(
     receiver.answers = [503, 500]
     first = fake.receive("56987654321", "uno")
     second = fake.receive("56987654321", "dos")
-    await wait_until(lambda: len(receiver.events) == 2)
+    await wait_until(lambda: len(receiver.events) == 2 and len(fake.pushes) == 4)
     assert [e.id for e in receiver.events] == [first, second]
     assert [
         (p.body["uuid"], p.status, p.attempt) for p in fake.pushes if isinstance(p.body, dict)
@@ -697,7 +699,7 @@ async def test_an_unreachable_hook_is_tried_push_attempts_times(receiver: Receiv
         fake.receive("56987654321", "uno")
         fake.incoming_hook_url = receiver.incoming
         fake.receive("56987654321", "dos")
-        await wait_until(lambda: receiver.events)
+        await wait_until(lambda: receiver.events and len(fake.pushes) == 4)
         pushes = fake.pushes
     assert [(p.url, p.status, p.attempt) for p in pushes] == [
         (dead, None, 1),
@@ -714,7 +716,8 @@ async def test_push_raw_sends_hostile_bodies_as_they_are(fake: FakeItd, receiver
     fake.push_raw("status", b"\xff\x00", content_type="text/plain", retry=False)
     fake.push_raw("status", {"uuid": "k", "status": 3})
     fake.push_raw("incoming", [SEED_INCOMING], url=receiver.incoming)
-    await wait_until(lambda: len(receiver.hits) == 4)
+    # The fake records a push once it has the answer, after the receiver's hit: wait for both.
+    await wait_until(lambda: len(receiver.hits) == 4 and len(fake.pushes) == 4)
     raw = {h.body: (h.content_type, h.answer) for h in receiver.hits}
     assert raw[b"not json"] == ("application/json", 400)
     assert raw[b"\xff\x00"] == ("text/plain", 400)

@@ -142,6 +142,14 @@ def test_read_qr_image_modes(mode: str) -> None:
 # --- qr_png
 
 
+def telegram_jpeg(png: bytes) -> bytes:
+    """What Telegram may do to a photo at worst: downscale and recompress as a low-quality JPEG."""
+    small = Image.open(io.BytesIO(png)).convert("RGB").resize((512, 512), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=40)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize("content", [CONTENT, WA_LEGACY, WA_MD])
 def test_qr_png_round_trip_large_and_survives_telegram(content: str) -> None:
     png = qr_png(Qr(content=content))
@@ -150,12 +158,42 @@ def test_qr_png_round_trip_large_and_survives_telegram(content: str) -> None:
     assert image.width >= 800
     assert image.width == image.height
     assert decode(png) == [content]
+    assert decode(telegram_jpeg(png)) == [content]
 
-    # What Telegram does to photos: downscale and recompress as a low-quality JPEG.
-    small = image.convert("RGB").resize((512, 512), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    small.save(buffer, format="JPEG", quality=40)
-    assert decode(buffer.getvalue()) == [content]
+
+def test_qr_png_reads_back_for_many_whatsapp_contents() -> None:
+    # The mask pattern is fixed, not chosen per content: a hundred contents of both shapes must
+    # still scan, straight and after Telegram's compression.
+    rng = random.Random(7)
+    legacy = [f"1@{_b64(rng, 64)},{_b64(rng, 32)},{_b64(rng, 16)}" for _ in range(50)]
+    md = [f"2@{_b64(rng, 75)},{_b64(rng, 32)},{_b64(rng, 32)},{_b64(rng, 32)}" for _ in range(50)]
+    unread = []
+    for content in legacy + md:
+        png = qr_png(Qr(content=content))
+        if decode(png) != [content] or decode(telegram_jpeg(png)) != [content]:
+            unread.append(content)
+    assert unread == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "Привет, мир: 1@abc,def",
+        "café ✓",
+        "日本語のテキスト",
+        "emoji 😀 and digits 12345678901234567890123",
+        "x" * 1000,  # long: a version 22 symbol, more modules than any WhatsApp QR
+    ],
+)
+def test_qr_png_round_trip_non_ascii_and_long(content: str) -> None:
+    assert decode(qr_png(Qr(content=content))) == [content]
+
+
+def test_qr_png_scale_and_size_as_before() -> None:
+    # The 160-character WhatsApp QR: 53 modules and 4 of quiet zone on each side, 14 px a module.
+    image = Image.open(io.BytesIO(qr_png(Qr(content=WA_LEGACY))))
+    assert image.size == (854, 854)
+    assert image.mode == "1"
 
 
 def test_qr_png_has_a_quiet_zone() -> None:
