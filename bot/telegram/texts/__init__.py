@@ -9,6 +9,7 @@
     chats.py     /chats, /status, /disconnect, a lost line
     incoming.py  incoming WhatsApp messages, their files, mute and unmute
     desk.py      the team inbox (/desk), its cards and buttons
+    bulk.py      a bulk send's list: refusals, unreadable lines, the preview's counts
     plural.py    not texts: how a count is worded (1 message, 5 сообщений), by CLDR's rules
 
 A key may be written in one part only, and a count is worded only by `plural.py`'s forms
@@ -25,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.gateways.base import ErrorKind, GatewayError, LineState, NoFreeLinesError
+from bot.telegram.texts.bulk import BULK
 from bot.telegram.texts.chats import CHATS
 from bot.telegram.texts.common import COMMON
 from bot.telegram.texts.connect import CONNECT
@@ -51,7 +53,7 @@ def _merged(*parts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     return merged
 
 
-TEXTS: dict[str, dict[str, str]] = _merged(COMMON, CONNECT, SEND, CHATS, INCOMING, DESK)
+TEXTS: dict[str, dict[str, str]] = _merged(COMMON, CONNECT, SEND, CHATS, INCOMING, DESK, BULK)
 
 
 STATE_NAMES: dict[LineState, dict[str, str]] = {
