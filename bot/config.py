@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     send_rate_per_minute: int = Field(20, ge=1)
     send_daily_cap: int = Field(500, ge=1)
     send_max_attempts: int = Field(5, ge=1)
+    # Recipients of one bulk send; a longer list is refused at its preview. At most the lines a
+    # list may have (bulk_list.MAX_LINES).
+    bulk_max_recipients: int = Field(1000, ge=1, le=20_000)
     # Seconds before the first retry of a failed send; doubles with each attempt (with jitter).
     send_retry_backoff: float = Field(2.0, ge=0)
     # How often linked chats are checked in the background for a lost link (seconds).
