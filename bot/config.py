@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     send_retry_max_wait: float = Field(60.0, gt=0)
     # Tries of a send that failed otherwise, in a way that is safe to repeat (not an outage).
     send_max_attempts: int = Field(5, ge=1)
+    # Recipients of one bulk send; a longer list is refused at its preview. At most the lines a
+    # list may have (bulk_list.MAX_LINES).
+    bulk_max_recipients: int = Field(1000, ge=1, le=20_000)
     # How often linked chats are checked in the background for a lost link (seconds).
     link_check_interval: float = Field(300.0, gt=0)
 

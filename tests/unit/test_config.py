@@ -72,6 +72,7 @@ def test_defaults_match_the_contract() -> None:
     assert s.itd_auth_header == "Authorization"
     assert s.whin_api_url == "https://apinmovilla.inutil-labs.com"
     assert s.whin_token is None
+    assert s.bulk_max_recipients == 1000
 
 
 def test_secrets_do_not_show_in_repr() -> None:

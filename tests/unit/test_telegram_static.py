@@ -27,6 +27,7 @@ from bot.telegram.texts import (
     Html,
     explain_error,
     lang_of,
+    plural,
     t,
 )
 
@@ -154,11 +155,13 @@ def test_t_language_fallback() -> None:
 def test_every_text_formats_with_its_fields() -> None:
     for key, langs in TEXTS.items():
         for lang in LANGS:
-            values = {name: f"<{name}>" for name in _fields(langs[lang])}
+            counts = plural.count_fields(langs[lang])
+            values: dict[str, object] = {name: f"<{name}>" for name in _fields(langs[lang])}
+            values.update({name: 987654 for name in counts})
             out = t(lang, key, **values)
             for name in values:
-                assert f"&lt;{name}&gt;" in out
-                assert "{" + name + "}" not in out
+                assert (f"&lt;{name}&gt;" if name not in counts else "987654") in out
+                assert "{" + name not in out
 
 
 def test_explain_error() -> None:

@@ -9,23 +9,30 @@
     chats.py     /chats, /status, /disconnect, a lost line
     incoming.py  incoming WhatsApp messages, their files, mute and unmute
     desk.py      the team inbox (/desk), its cards and buttons
+    bulk.py      a bulk send's list: refusals, unreadable lines, the preview's counts
+    plural.py    not texts: how a count is worded (1 message, 5 сообщений), by CLDR's rules
 
-A key may be written in one part only (checked when this module is imported). The line states'
-names and help (`STATE_NAMES`, `STATE_HELP`) and the gateway errors' sentences (`ERRORS`, told by
-`explain_error`) are tables of their own, here.
+A key may be written in one part only, and a count is worded only by `plural.py`'s forms
+(`{cap} {cap:one=message|other=messages}`, with the categories each language needs): both are
+checked when this module is imported. The line states' names and help (`STATE_NAMES`,
+`STATE_HELP`) and the gateway errors' sentences (`ERRORS`, told by `explain_error`) are tables of
+their own, here.
 """
 
 from __future__ import annotations
 
 import html
+from decimal import Decimal
 from typing import Any
 
 from bot.gateways.base import ErrorKind, GatewayError, LineState, NoFreeLinesError
+from bot.telegram.texts.bulk import BULK
 from bot.telegram.texts.chats import CHATS
 from bot.telegram.texts.common import COMMON
 from bot.telegram.texts.connect import CONNECT
 from bot.telegram.texts.desk import DESK
 from bot.telegram.texts.incoming import INCOMING
+from bot.telegram.texts.plural import LANGS, CountFormatter, check
 from bot.telegram.texts.send import SEND
 
 
@@ -37,10 +44,16 @@ def _merged(*parts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
         if twice:
             raise ValueError(f"texts written twice: {sorted(twice)}")
         merged.update(part)
+    for key, langs in merged.items():
+        for lang in LANGS:
+            try:
+                check(lang, langs[lang])
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"text {key!r} in {lang!r}: {exc}") from None
     return merged
 
 
-TEXTS: dict[str, dict[str, str]] = _merged(COMMON, CONNECT, SEND, CHATS, INCOMING, DESK)
+TEXTS: dict[str, dict[str, str]] = _merged(COMMON, CONNECT, SEND, CHATS, INCOMING, DESK, BULK)
 
 
 STATE_NAMES: dict[LineState, dict[str, str]] = {
@@ -145,9 +158,13 @@ def lang_of(lang: str | None) -> str:
     return "ru" if lang == "ru" else "en"
 
 
+_FORMATTERS = {lang: CountFormatter(lang) for lang in LANGS}
+
+
 def t(lang: str, key: str, **values: Any) -> str:
-    template = TEXTS[key][lang_of(lang)]
-    return template.format(**{k: _safe(v) for k, v in values.items()})
+    lang = lang_of(lang)
+    safe = {k: _safe(v) for k, v in values.items()}
+    return _FORMATTERS[lang].format_text(TEXTS[key][lang], safe)
 
 
 def raw(lang: str, table: dict[Any, dict[str, str]], key: Any) -> str:
@@ -164,7 +181,11 @@ def explain_error(lang: str, error: GatewayError | None) -> str:
 
 def _safe(value: Any) -> Any:
     # Pre-built HTML fragments are passed as Html; everything else is escaped.
-    return value if isinstance(value, (Html, int, float)) else html.escape(str(value), quote=False)
+    return (
+        value
+        if isinstance(value, (Html, int, float, Decimal))
+        else html.escape(str(value), quote=False)
+    )
 
 
 class Html(str):

@@ -13,11 +13,11 @@ CONNECT: dict[str, dict[str, str]] = {
     "connect_qr": {
         "en": "📱 Scan this QR code with WhatsApp on your phone:\n"
         "<b>Settings → Linked devices → Link a device</b>\n\n"
-        "Valid until <b>{until} UTC</b> (about {seconds} s). When WhatsApp changes the code, "
+        "Valid until <b>{until} UTC</b> (about {seconds} {seconds:one=second|other=seconds}). When WhatsApp changes the code, "
         "this picture is replaced automatically.",
         "ru": "📱 Отсканируйте QR-код в WhatsApp на телефоне:\n"
         "<b>Настройки → Связанные устройства → Привязка устройства</b>\n\n"
-        "Действует до <b>{until} UTC</b> (около {seconds} с). Когда WhatsApp сменит код, "
+        "Действует до <b>{until} UTC</b> (около {seconds} {seconds:one=секунды|few=секунд|many=секунд|other=секунды}). Когда WhatsApp сменит код, "
         "картинка обновится сама.",
     },
     "connect_done": {

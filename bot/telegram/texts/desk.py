@@ -87,8 +87,10 @@ DESK: dict[str, dict[str, str]] = {
         "подключится (/connect hci) и её общая линия будет включена.",
     },
     "desk_operator_too_long": {
-        "en": "Nothing changed: an HCI operator id has at most {most} characters.",
-        "ru": "Ничего не изменилось: в id оператора HCI не больше {most} символов.",
+        "en": "Nothing changed: an HCI operator id has at most {most} "
+        "{most:one=character|other=characters}.",
+        "ru": "Ничего не изменилось: в id оператора HCI не больше {most} "
+        "{most:one=символа|few=символов|many=символов|other=символа}.",
     },
     "desk_operator_not_mapped": {
         "en": "{name} was not an HCI operator here.",

@@ -14,12 +14,12 @@ INCOMING: dict[str, dict[str, str]] = {
     },
     "inbox_empty": {"en": "<i>(an empty message)</i>", "ru": "<i>(пустое сообщение)</i>"},
     "inbox_long": {
-        "en": "📄 A long message ({size} characters): the whole text is in the file.",
-        "ru": "📄 Длинное сообщение ({size} символов): весь текст — в файле.",
+        "en": "📄 A long message ({size} {size:one=character|other=characters}): the whole text is in the file.",
+        "ru": "📄 Длинное сообщение ({size} {size:one=символ|few=символа|many=символов|other=символа}): весь текст — в файле.",
     },
     "inbox_cut": {
-        "en": "… (cut: {size} characters in all)",
-        "ru": "… (обрезано: всего {size} символов)",
+        "en": "… (cut: {size} {size:one=character|other=characters} in all)",
+        "ru": "… (обрезано: всего {size} {size:one=символ|few=символа|many=символов|other=символа})",
     },
     "inbox_sticker": {"en": "🎨 A sticker", "ru": "🎨 Стикер"},
     "inbox_location": {"en": "📍 A location: {details}", "ru": "📍 Местоположение: {details}"},

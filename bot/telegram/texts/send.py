@@ -16,9 +16,9 @@ SEND: dict[str, dict[str, str]] = {
         "Посмотрите /status, выберите другой в /chats или подключитесь заново: /connect.",
     },
     "send_daily_cap": {
-        "en": "🛑 Daily limit reached: at most {cap} messages a day per WhatsApp line, to keep your number "
+        "en": "🛑 Daily limit reached: at most {cap} {cap:one=message|other=messages} a day per WhatsApp line, to keep your number "
         "safe from a spam ban. Try again tomorrow.",
-        "ru": "🛑 Дневной лимит исчерпан: не больше {cap} сообщений в день с одного номера, чтобы WhatsApp "
+        "ru": "🛑 Дневной лимит исчерпан: не больше {cap} {cap:one=сообщения|few=сообщений|many=сообщений|other=сообщения} в день с одного номера, чтобы WhatsApp "
         "не заблокировал его за спам. Попробуйте завтра.",
     },
     "send_queued": {
@@ -30,8 +30,8 @@ SEND: dict[str, dict[str, str]] = {
         "ru": "⏳ На {phone}: жду, пока {gateway} снова заработает, и тогда отправлю.",
     },
     "send_queued_later": {
-        "en": "⏳ Queued for {phone}: goes out in about {seconds} s (paced to protect your number).",
-        "ru": "⏳ В очереди на {phone}: уйдёт примерно через {seconds} с (пауза защищает номер от бана).",
+        "en": "⏳ Queued for {phone}: goes out in about {seconds} {seconds:one=second|other=seconds} (paced to protect your number).",
+        "ru": "⏳ В очереди на {phone}: уйдёт примерно через {seconds} {seconds:one=секунду|few=секунды|many=секунд|other=секунды} (пауза защищает номер от бана).",
     },
     "send_sent": {
         "en": "✓ Sent to {phone}",
