@@ -1,40 +1,51 @@
-"""Where an answer goes: a person replies in Telegram to a message the bot showed them.
+"""Conversations: one WhatsApp contact or group on one linked line, as one Telegram user sees it.
 
-A reply to a forwarded WhatsApp message answers its conversation (the contact, or the group),
-through the line it came in on, quoting it; a reply to the bot's confirmation of a sent message
-goes to that message's recipient, through the same line. Only the person's own messages count.
+This is the one model of "a conversation" that the address book, threads (a topic per
+conversation) and bulk sends share. A conversation is made the first time something happens in
+it (a message from the contact, a send to them, a Take on a desk); the row is unique per user,
+line and peer, so replicas meeting a new contact at the same moment make one. It keeps the
+names (WhatsApp's, and the one the person gave with /name, which wins) and when it last moved.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from bot.storage.models import IncomingMessage, OutgoingMessage, WhatsAppChat
+from tortoise.exceptions import IntegrityError
 
-
-@dataclass(frozen=True)
-class ReplyTarget:
-    chat: WhatsAppChat  # the line the answer goes out through
-    recipient: str  # international digits, or a group id
-    recipient_name: str | None  # the group's or contact's name, for the confirmation
-    quoted_id: str | None  # the gateway id of the message being answered
+from bot.storage.models import Conversation
 
 
-async def reply_target(user_id: int, telegram_message_id: int) -> ReplyTarget | None:
-    """The conversation behind a Telegram message of this user's chat with the bot, or None."""
-    incoming = await IncomingMessage.get_or_none(
-        telegram_chat_id=user_id, telegram_message_id=telegram_message_id
-    ).prefetch_related("chat")
-    if incoming is not None and incoming.chat.owner_id == user_id:  # type: ignore[attr-defined]
-        return ReplyTarget(
-            incoming.chat,
-            incoming.conversation,
-            incoming.group_name or incoming.sender_name,
-            incoming.gateway_message_id,
-        )
-    outgoing = await OutgoingMessage.get_or_none(
-        source_chat_id=user_id, ui_message_id=telegram_message_id
-    ).prefetch_related("chat")
-    if outgoing is not None and outgoing.chat.owner_id == user_id:  # type: ignore[attr-defined]
-        return ReplyTarget(outgoing.chat, outgoing.recipient, outgoing.recipient_name, None)
-    return None
+async def conversation_of(
+    user_id: int, chat_id: int, peer: str, wa_name: str | None = None
+) -> Conversation:
+    """The conversation of `user_id` with `peer` (digits, or a group id) on the line `chat_id`,
+    made now if it is new; `wa_name` (the name WhatsApp gives the contact or group) is kept
+    when it changed. Its `last_at` moves to now."""
+    peer = peer[:64]
+    wa_name = " ".join((wa_name or "").split())[:128] or None
+    now = _now()
+    found = await Conversation.get_or_none(user_id=user_id, chat_id=chat_id, peer=peer)
+    if found is None:
+        try:
+            return await Conversation.create(
+                user_id=user_id, chat_id=chat_id, peer=peer, wa_name=wa_name, last_at=now
+            )
+        except IntegrityError:  # made at the same moment elsewhere (a burst, another replica)
+            found = await Conversation.get(user_id=user_id, chat_id=chat_id, peer=peer)
+    changed = {"last_at": now}
+    if wa_name and wa_name != found.wa_name:
+        changed["wa_name"] = wa_name
+    await Conversation.filter(id=found.id).update(**changed)
+    for key, value in changed.items():
+        setattr(found, key, value)
+    return found
+
+
+def best_name(conversation: Conversation) -> str | None:
+    """The name people know the conversation by: the person's own, else WhatsApp's."""
+    return conversation.name or conversation.wa_name
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
