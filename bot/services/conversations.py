@@ -33,7 +33,7 @@ async def conversation_of(
             )
         except IntegrityError:  # made at the same moment elsewhere (a burst, another replica)
             found = await Conversation.get(user_id=user_id, chat_id=chat_id, peer=peer)
-    changed = {"last_at": now}
+    changed: dict[str, object] = {"last_at": now}
     if wa_name and wa_name != found.wa_name:
         changed["wa_name"] = wa_name
     await Conversation.filter(id=found.id).update(**changed)

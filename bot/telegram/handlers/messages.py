@@ -9,8 +9,8 @@ import asyncio
 from telegram import Message, Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot.services.conversations import ReplyTarget, reply_target
 from bot.services.desk import Answer, DeskService
+from bot.services.reply_targets import ReplyTarget, reply_target
 from bot.services.sender import Draft
 from bot.storage.models import User
 from bot.telegram.files import has_unsupported_media
