@@ -49,3 +49,31 @@ def best_name(conversation: Conversation) -> str | None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def find_by_name(user_id: int, text: str) -> list[Conversation]:
+    """The user's conversations whose best name has a word starting with `text` (any case;
+    several words must start words in that order), newest first."""
+    wanted = text.casefold().split()
+    if not wanted:
+        return []
+    found = []
+    for conversation in await Conversation.filter(user_id=user_id).order_by("-last_at", "-id"):
+        name = best_name(conversation)
+        if name and _starts_words(name.casefold().split(), wanted):
+            found.append(conversation)
+    return found
+
+
+def _starts_words(words: list[str], wanted: list[str]) -> bool:
+    """`wanted` starts consecutive words of `words` ("iv pe" matches "Ivan Petrov")."""
+    for first in range(len(words) - len(wanted) + 1):
+        if all(words[first + n].startswith(w) for n, w in enumerate(wanted)):
+            return True
+    return False
+
+
+async def set_name(conversation: Conversation, name: str | None) -> None:
+    """The person's own name for the conversation (None: WhatsApp's again)."""
+    conversation.name = " ".join((name or "").split())[:128] or None
+    await Conversation.filter(id=conversation.id).update(name=conversation.name)
