@@ -50,6 +50,7 @@ from bot.telegram.handlers.basics import Basics
 from bot.telegram.handlers.chats import ChatCommands
 from bot.telegram.handlers.common import Gate
 from bot.telegram.handlers.connect import ConnectCommands
+from bot.telegram.handlers.contacts import ContactCommands
 from bot.telegram.handlers.desk import DeskCommands
 from bot.telegram.handlers.messages import Messages
 from bot.telegram.handlers.send import SendCommands
@@ -169,6 +170,7 @@ async def run(
         connect_commands,
         send_commands,
         ChatCommands(chats, incoming),
+        ContactCommands(settings.default_region),
         AdminCommands(settings, chats),
         Messages(connect_commands, send_commands, desk),  # last: whatever the others did not take
     ):

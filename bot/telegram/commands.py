@@ -33,10 +33,24 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "send",
-        "/send PHONE TEXT",
+        "/send PHONE TEXT, or /send NAME TEXT",
         "/send +7 987 274-50-52 Hello!",
         "Send a WhatsApp message to a new contact (to answer, just reply to their message)",
         "Написать в WhatsApp новому контакту (чтобы ответить, просто ответьте на сообщение)",
+    ),
+    Command(
+        "contacts",
+        "/contacts [NAME or DIGITS]",
+        "/contacts Ivan",
+        "Everyone you wrote with, newest first (filter by name or digits)",
+        "Все, с кем вы переписывались, сначала недавние (поиск по имени или цифрам)",
+    ),
+    Command(
+        "name",
+        "/name NEW NAME (in a contact's topic), or /name PHONE NEW NAME",
+        "/name +7 987 274-50-52 Ivan the baker",
+        "Give a contact the name you want to see",
+        "Назвать контакт так, как удобно вам",
     ),
     Command(
         "sendfile",

@@ -23,8 +23,8 @@ class Press:
         return [int(part) for part in self.arg.split(":") if part]
 
 
-ACTIONS = {"cancel", "connect", "use", "disc", "disc!", "keep", "again", "mute", "unmute"}
-WITH_ID = {"use", "disc", "disc!", "again", "mute", "unmute"}  # the argument is a row id
+ACTIONS = {"cancel", "connect", "use", "disc", "disc!", "keep", "again", "mute", "unmute", "to"}
+WITH_ID = {"use", "disc", "disc!", "again", "mute", "unmute", "to"}  # the argument is a row id
 # Team inbox: Take, Area… (choose), Transfer… (choose), to a member, to an area, Close, and
 # the owner's Remove under /desk members. Arguments: contact id, then a user or area id.
 _ROW = "[0-9]{1,9}"  # a row id (the database's integers)
@@ -77,6 +77,13 @@ def connect_again(lang: str, gateway: str) -> InlineKeyboardMarkup:
 
 def send_again(lang: str, message_id: int) -> InlineKeyboardMarkup:
     return _one(t(lang, "btn_send_again"), f"again:{message_id}")
+
+
+def recipients(choices: list[tuple[int, str]]) -> InlineKeyboardMarkup:
+    """/send NAME with several matches: one button per conversation (id, label)."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label[:60], callback_data=f"to:{cid}")] for cid, label in choices]
+    )
 
 
 def gateways(titles: dict[str, str]) -> InlineKeyboardMarkup:

@@ -19,10 +19,11 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.gateways.base import ErrorKind, GatewayError
+from bot.services.conversations import best_name
 from bot.services.phones import pretty
 from bot.services.ports import Outcome, Ui, UiUnavailable, UserUnreachable
 from bot.services.sender import GATEWAY_DOWN, NO_PUBLIC_URL, TOO_BIG, UNCERTAIN
-from bot.storage.models import MessageStatus, OutgoingMessage, WhatsAppChat
+from bot.storage.models import Conversation, MessageStatus, OutgoingMessage, WhatsAppChat
 from bot.telegram import keyboards
 from bot.telegram.texts import ERRORS, explain_error, t
 
@@ -45,6 +46,15 @@ def recipient_label(recipient: str, name: str | None = None) -> str:
     if recipient.endswith("@g.us"):
         return name or "WhatsApp group"
     return pretty(recipient)
+
+
+def contact_label(lang: str, conversation: Conversation) -> str:
+    """`Ivan Petrov · +7 900 123-45-67`, a group `👥 Family`; a phone alone while unnamed."""
+    name = best_name(conversation)
+    if conversation.peer.endswith("@g.us"):
+        return f"👥 {name or t(lang, 'unnamed')}"
+    phone = pretty(conversation.peer)
+    return f"{name} · {phone}" if name else phone
 
 
 class TelegramViews:
