@@ -339,13 +339,21 @@ class DeskService:
         ).prefetch_related("user")
         if target is None:
             raise DeskError("gone")
-        if contact.desk.kind == "hci" and self.on_transfer_member is not None:
-            await self.on_transfer_member(contact, target)
+        # Decided here first, then told to HCI (as a Take): HCI's poll, seeing its new operator
+        # before this update, would otherwise take the contact from under it.
         moved = await DeskContact.filter(id=contact.id, owner_id=user.id).update(
             owner_id=to_user_id, updated_at=_now()
         )
         if not moved:
             raise DeskError("gone")
+        if contact.desk.kind == "hci" and self.on_transfer_member is not None:
+            try:
+                await self.on_transfer_member(contact, target)
+            except GatewayError:
+                await DeskContact.filter(id=contact.id, owner_id=to_user_id).update(
+                    owner_id=user.id
+                )
+                raise
         contact.owner_id = to_user_id
         await self._handed(contact, target.user, user)
         return target.user
