@@ -267,9 +267,14 @@ class Polling:
 
 
 def bot_rounds(
-    lines: int, interval: float, latency: float, window: float, rounds: int
+    variants: dict[tuple[str, str], list[str]],
+    lines: int,
+    interval: float,
+    latency: float,
+    window: float,
+    rounds: int,
 ) -> dict[tuple[str, str], list[Polling]]:
-    """The bot's CPU per gateway request, each variant in turn, `rounds` times. The lines'
+    """The bot's CPU per gateway request, each of `variants` in turn, `rounds` times. The lines'
     gateway is `serve` answering every poll with no messages (the wapp.im emulator cannot keep
     up with a thousand polls a second on a shared core); Telegram is the fake Bot API."""
     results: dict[tuple[str, str], list[Polling]] = {}
@@ -288,7 +293,7 @@ def bot_rounds(
                 link_check_interval=3600,  # only the incoming pollers call the gateway
             )
             for _ in range(rounds):
-                for variant, args in BOT_VARIANTS.items():
+                for variant, args in variants.items():
                     results.setdefault(variant, []).append(
                         poll_window(fakes, gateway, env, args, window)
                     )
@@ -324,7 +329,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="GETs per loop")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--in-flight", default="5,50", help="comma-separated")
-    parser.add_argument("--only", default="", help="(a): candidates whose name contains this")
+    parser.add_argument("--only", default="", help="candidates whose name contains this")
     parser.add_argument("--lines", type=int, default=1000)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--latency", type=float, default=0.03, help="(b): the gateway's, s")
@@ -340,7 +345,10 @@ def main() -> None:
 
 
 def polling(args: argparse.Namespace) -> None:
-    results = bot_rounds(args.lines, args.interval, args.latency, args.window, args.bot_rounds)
+    variants = {key: value for key, value in BOT_VARIANTS.items() if args.only in key[0]}
+    results = bot_rounds(
+        variants, args.lines, args.interval, args.latency, args.window, args.bot_rounds
+    )
     print(
         f"(b) the bot polling {args.lines} idle lines every {args.interval:g} s "
         f"({args.lines / args.interval:.0f} requests/s due) that answer in "
