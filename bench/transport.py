@@ -10,8 +10,8 @@
     - `httpx (httpcore)`: `httpx.AsyncClient` with its default transport (before this change);
     - `httpx + bot.transport`: the same client over `bot.transport.AiohttpTransport` (what the
       bot uses now);
-    - `httpx + httpx-aiohttp`: over the package's `AiohttpTransport` as published (what our
-      error translation adds on top);
+    - `httpx + httpx-aiohttp`: over that package's `AiohttpTransport` 0.2.0, the first
+      candidate (only where it is installed: it is not a dependency, see `bot/transport.py`);
     - `aiohttp alone`: one `aiohttp.ClientSession`, no httpx;
     - `GatewayHttp.request`: the drivers' whole call (our semaphore, breaker, metrics) over
       `bot.transport`.
@@ -45,7 +45,6 @@ from typing import cast
 
 import aiohttp
 import httpx
-import httpx_aiohttp
 from cryptography.fernet import Fernet
 
 from bench.fakes_process import FakesProcess
@@ -58,6 +57,10 @@ try:
     import uvloop
 except ImportError:  # pragma: no cover - uvloop does not build everywhere
     uvloop = None  # type: ignore[assignment]
+try:
+    import httpx_aiohttp
+except ImportError:  # not a dependency
+    httpx_aiohttp = None
 
 STATUS = b'{"accountStatus":"authenticated","statusData":{"substatus":"normal","msg":""}}'
 NO_MESSAGES = b'{"messages":[],"lastMessageNumber":0}'  # wapp.im's answer to an idle line's poll
@@ -168,6 +171,7 @@ def ours(url: str) -> AbstractAsyncContextManager[Get]:
 
 
 def published(url: str) -> AbstractAsyncContextManager[Get]:
+    assert httpx_aiohttp is not None
     return httpx_client(url, httpx_aiohttp.AiohttpTransport(limits=LIMITS))
 
 
@@ -204,6 +208,8 @@ CANDIDATES: dict[str, Candidate] = {
     "aiohttp alone": aiohttp_alone,
     "GatewayHttp.request": gateway_http,
 }
+if httpx_aiohttp is None:
+    del CANDIDATES["httpx + httpx-aiohttp"]
 
 
 # --------------------------------------------------------------------------- (a) the loops

@@ -1,5 +1,6 @@
 """`bot.transport` under python-telegram-bot, against a real local server: the per-call timeouts
-PTB passes (a connect timeout longer than its pool timeout included), redirects returned
+PTB passes (a connect timeout longer than its pool timeout, and the write timeout of an upload,
+included), redirects returned
 unfollowed, no token in its error texts, and its client reopened after a shutdown. (The gateway
 drivers' side is in `tests/gateways/test_http.py` and `test_media.py`; the bot's own requests
 over it, end to end, in `tests/e2e/test_telegram_transport.py`.)"""
@@ -12,11 +13,15 @@ from collections.abc import AsyncIterator, Iterator
 from traceback import format_exception
 
 import pytest
+from telegram import InputFile
 from telegram.error import NetworkError, TimedOut
-from telegram.request import HTTPXRequest
+from telegram.request import HTTPXRequest, RequestData
+from telegram.request._requestparameter import RequestParameter  # how PTB's Bot builds them
 
 from bot.app import telegram_request
 from tests.fakes.raw_http import Answer, RawHttpServer, closed_port, unaccepting_port
+
+MB = 1024 * 1024
 
 
 @pytest.fixture
@@ -63,6 +68,24 @@ async def test_a_connection_has_its_connect_timeout_under_a_shorter_pool_timeout
                 pool_timeout=0.05,
             )
     assert 0.5 < time.monotonic() - started < 2.0
+
+
+async def test_an_upload_has_the_write_timeout_ptb_passes(
+    server: RawHttpServer, ptb: HTTPXRequest
+) -> None:
+    """A photo or file upload to a server that stops taking it fails within PTB's write timeout
+    (its `media_write_timeout`, 20 s, unless a call passes another), not never."""
+    server.script(Answer("unread", "sendDocument"))
+    document = RequestParameter.from_input("document", InputFile(b"d" * (20 * MB), "a.bin"))
+    started = time.monotonic()
+    with pytest.raises(TimedOut):
+        await ptb.do_request(
+            f"{server.url}/bot1:x/sendDocument",
+            "POST",
+            RequestData([document]),
+            write_timeout=0.3,
+        )
+    assert time.monotonic() - started < 3.0
 
 
 async def test_a_redirect_reaches_ptb_unfollowed(server: RawHttpServer, ptb: HTTPXRequest) -> None:

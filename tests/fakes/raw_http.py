@@ -2,13 +2,14 @@
 
 The gateway emulators are aiohttp applications, and an aiohttp application always answers in
 good HTTP; the transport's tests need what a real network also does: an answer late, none at all,
-cut short, garbage, a reset, a body that never ends. `RawHttpServer` reads each request itself
-(head, then a `Content-Length` or chunked body), records it, and answers with the next scripted
-`Answer` whose `path_contains` matches (else 200 with a small JSON body), on a thread and event
-loop of its own, like `BackgroundServer`. It also counts what the transport's limits are about:
-requests being answered at once (`peak_in_flight`), connections open at once
-(`peak_connections`), and the bytes of endless bodies
-written before the client closed.
+cut short, garbage, a reset, a body that never ends, a request body never taken.
+
+`RawHttpServer` reads each request itself (head, then a `Content-Length` or chunked body, unless
+the answer is to leave it `unread`), records it, and answers with the next scripted `Answer`
+whose `path_contains` matches (else 200 with a small JSON body), on a thread and event loop of
+its own, like `BackgroundServer`. It also counts what the transport's limits are about: requests
+being answered at once (`peak_in_flight`), connections open at once (`peak_connections`), and
+the bytes of endless bodies written before the client closed.
 
 `unaccepting_port()` gives the other failure before a request leaves: a port whose listener never
 accepts, so a connection attempt hangs until the client's connect timeout.
@@ -18,13 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-AnswerKind = Literal["ok", "late", "close", "cut", "garbage", "reset", "endless", "redirect"]
+AnswerKind = Literal[
+    "ok", "late", "close", "cut", "garbage", "reset", "endless", "redirect", "unread"
+]
 JSON_OK = b'{"ok":true}'
 
 
@@ -63,6 +67,9 @@ class RawHttpServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._stopping: asyncio.Event | None = None
         self.url = ""
 
     # ------------------------------------------------------------------ lifecycle
@@ -72,15 +79,23 @@ class RawHttpServer:
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
 
     async def _start(self) -> None:
+        self._stopping = asyncio.Event()
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
 
     def stop(self) -> None:
+        """Every connection is cut and every handler returns (none is cancelled), then the loop
+        stops."""
+
         async def close() -> None:
-            if self._server is not None:
-                self._server.close()
-            for task in asyncio.all_tasks() - {asyncio.current_task()}:
-                task.cancel()
+            assert self._server is not None and self._stopping is not None
+            self._server.close()
+            self._stopping.set()
+            for writer in list(self._writers):
+                writer.transport.abort()
+            if self._handlers:
+                await asyncio.wait(self._handlers, timeout=5)
+            await self._server.wait_closed()
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -103,20 +118,36 @@ class RawHttpServer:
 
     # ------------------------------------------------------------------ the server's side
 
+    async def _pause(self, seconds: float | None) -> None:
+        """Sleep `seconds` (None: until the server stops), or less when it stops."""
+        assert self._stopping is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
+        self._writers.add(writer)
         self.connections += 1
         self.open_connections += 1
         self.peak_connections = max(self.peak_connections, self.open_connections)
         try:
             while True:
-                request = await _read_request(reader)
-                if request is None:
+                head = await _read_head(reader)
+                if head is None:
                     return
+                answer = self._next_answer(head)
+                if answer.kind == "unread":  # the body stays in the socket, unread, for ever
+                    self.requests.append(head)
+                    await self._pause(None)
+                    return
+                request = await _read_body(reader, head)
                 self.requests.append(request)
                 self.in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
                 try:
-                    if not await self._answer(request, writer):
+                    if not await self._answer(answer, writer):
                         return
                 finally:
                     self.in_flight -= 1
@@ -125,6 +156,10 @@ class RawHttpServer:
         finally:
             self.open_connections -= 1
             writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()  # the socket is closed before the handler returns
+            self._writers.discard(writer)
+            self._handlers.discard(handler)
 
     def _next_answer(self, request: RawRequest) -> Answer:
         for answer in self._script:
@@ -135,11 +170,12 @@ class RawHttpServer:
                 return answer
         return Answer("ok")
 
-    async def _answer(self, request: RawRequest, writer: asyncio.StreamWriter) -> bool:
-        """Answer `request`; False when the connection is finished with."""
-        answer = self._next_answer(request)
+    async def _answer(self, answer: Answer, writer: asyncio.StreamWriter) -> bool:
+        """Give `answer`; False when the connection is finished with."""
         if answer.kind == "late":
-            await asyncio.sleep(answer.seconds)
+            await self._pause(answer.seconds)
+        if writer.is_closing():
+            return False
         if answer.kind in ("ok", "late"):
             writer.write(_head(answer.status, len(answer.body)) + answer.body)
         elif answer.kind == "redirect":
@@ -168,8 +204,9 @@ class RawHttpServer:
     async def _endless(self, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nConnection: close\r\n\r\n")
         chunk = b"v" * 65536
+        assert self._stopping is not None
         try:
-            while True:
+            while not self._stopping.is_set():
                 writer.write(chunk)
                 await writer.drain()  # waits while the client does not read
                 self.endless_written += len(chunk)
@@ -184,11 +221,13 @@ def _head(status: int, length: int, extra: str = "") -> bytes:
     ).encode()
 
 
-async def _read_request(reader: asyncio.StreamReader) -> RawRequest | None:
+async def _read_head(reader: asyncio.StreamReader) -> RawRequest | None:
+    """A request's line and headers (its body not yet read); None when the client closed the
+    connection between requests."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError:
-        return None  # the client closed the connection between requests
+        return None
     line, *fields = head.decode("latin-1").split("\r\n")
     method, target, _ = line.split(" ", 2)
     headers = {}
@@ -196,14 +235,18 @@ async def _read_request(reader: asyncio.StreamReader) -> RawRequest | None:
         if ":" in entry:
             name, value = entry.split(":", 1)
             headers[name.strip().lower()] = value.strip()
-    if headers.get("transfer-encoding", "").lower() == "chunked":
+    return RawRequest(method, target, headers, b"")
+
+
+async def _read_body(reader: asyncio.StreamReader, head: RawRequest) -> RawRequest:
+    if head.headers.get("transfer-encoding", "").lower() == "chunked":
         body = b""
         while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
             body += (await reader.readexactly(size + 2))[:-2]  # each chunk ends with CRLF
         await reader.readuntil(b"\r\n")
     else:
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-    return RawRequest(method, target, headers, body)
+        body = await reader.readexactly(int(head.headers.get("content-length", "0")))
+    return dataclasses.replace(head, body=body)
 
 
 @contextlib.contextmanager

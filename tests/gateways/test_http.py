@@ -30,6 +30,8 @@ from bot.logs import setup_logging
 from bot.metrics import REGISTRY
 from tests.fakes.raw_http import Answer, AnswerKind, RawHttpServer, closed_port, unaccepting_port
 
+MB = 1024 * 1024
+
 
 @pytest.fixture
 def server() -> Iterator[RawHttpServer]:
@@ -79,6 +81,25 @@ async def test_a_call_whose_request_left_is_sent_and_never_repeated(
     assert caught.value.request_sent, f"{kind}: the gateway may have acted on it"
     await asyncio.sleep(0.1)  # a repeat, if any, would arrive by now
     assert len(server.requests_to("send")) == 1
+
+
+async def test_an_upload_the_server_stops_taking_fails_as_sent_within_the_timeout(
+    server: RawHttpServer, http: GatewayHttp
+) -> None:
+    """aiohttp has no write timeout: without the transport's own, this call would wait for ever.
+    20 MB: more than the sockets' buffers hold, so the sending really stops."""
+    server.script(Answer("unread", "sendFileByUpload"))
+    started = time.monotonic()
+    with pytest.raises(NetworkError) as caught:
+        await http.request(
+            "POST",
+            "sendFileByUpload",
+            idempotent=False,
+            files={"file": ("video.mp4", b"v" * (20 * MB), "video/mp4")},
+        )
+    assert caught.value.request_sent
+    assert time.monotonic() - started < 3.0  # the client's 0.5 s write timeout, and the copying
+    assert len(server.requests_to("sendFileByUpload")) == 1
 
 
 async def test_a_refused_connection_is_not_sent_and_is_retried() -> None:
