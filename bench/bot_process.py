@@ -5,9 +5,8 @@ the bot without python-telegram-bot's limiter (which keeps it under Telegram's 3
 so with it a benchmark would measure Telegram's limit instead of the bot), and at exit it prints
 one JSON line on stdout with this process's peak RSS and CPU time. For comparisons (they are not
 settings of the bot): `--transport httpcore` puts httpx's own transport back under every client
-instead of `bot.transport`, and `--loop asyncio|uvloop` picks the event loop instead of
-`python -m bot`'s choice. Settings come from the environment only (no `.env`); SIGTERM stops it
-cleanly.
+instead of `bot.transport`, and `--loop uvloop` runs it on uvloop instead of asyncio's own loop.
+Settings come from the environment only (no `.env`); SIGTERM stops it cleanly.
 """
 
 from __future__ import annotations
@@ -35,23 +34,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-rate-limit", action="store_true")
     parser.add_argument("--transport", choices=["aiohttp", "httpcore"], default="aiohttp")
-    parser.add_argument("--loop", choices=["default", "asyncio", "uvloop"], default="default")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     if args.transport == "httpcore":  # before the modules that take the transport are imported
         bot.transport.AiohttpTransport = httpcore_transport  # type: ignore[misc,assignment]
-    from bot.__main__ import event_loop
     from bot.app import run
     from bot.config import Settings
     from bot.logs import setup_logging
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]  # from the environment
     setup_logging(settings.log_level)
-    loops = {"default": event_loop(), "asyncio": asyncio.new_event_loop}
+    new_loop = asyncio.new_event_loop  # as `python -m bot` runs
     if args.loop == "uvloop":
         import uvloop
 
-        loops["uvloop"] = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=loops[args.loop]) as runner:
+        new_loop = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=new_loop) as runner:
         runner.run(run(settings, rate_limit=not args.no_rate_limit))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     summary = {

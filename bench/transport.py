@@ -6,7 +6,8 @@
     `GatewayHttp` allows per gateway), and measures its own CPU time (`time.process_time`, every
     thread) over each loop. The candidates run interleaved, round after round, so a load that
     comes and goes on the machine touches them all alike; the table gives the median and the
-    range over the rounds. Candidates, each on asyncio's own event loop and on uvloop:
+    range over the rounds. Candidates, each on asyncio's own event loop (the bot's) and on
+    uvloop (a dev dependency, for this comparison; skipped where it is not installed):
     - `httpx (httpcore)`: `httpx.AsyncClient` with its default transport (before this change);
     - `httpx + bot.transport`: the same client over `bot.transport.AiohttpTransport` (what the
       bot uses now);
@@ -262,6 +263,8 @@ BOT_VARIANTS = {  # (transport, event loop): the arguments of bench.bot_process
     ("httpx + bot.transport", "asyncio"): ["--loop", "asyncio"],
     ("httpx + bot.transport", "uvloop"): ["--loop", "uvloop"],
 }
+if uvloop is None:
+    del BOT_VARIANTS[("httpx + bot.transport", "uvloop")]
 WARM_UP = 5.0  # seconds after start-up before the window: every poller has started
 
 
