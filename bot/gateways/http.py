@@ -5,13 +5,13 @@ Retries happen only where repeating is safe: reads (`idempotent=True`) after a n
 After `breaker_threshold` consecutive failures the gateway is considered down for
 `breaker_cooldown` seconds and calls fail at once, so users get a quick answer instead of a hang.
 
-The client is httpx's, over `bot.transport` (aiohttp moves the bytes, at a quarter of httpcore's
-CPU per call; the errors are httpx's, translated as httpcore would raise them). Calls wait for one
-of the client's `MAX_CONNECTIONS` connections in a semaphore of our own, not in the transport's
-pool: a wait in the pool counts against the call's timeout, so thousands of waiting status polls
-would fail calls that never reached the gateway (and open the breaker on a healthy gateway). The
-call's timeouts start once it holds a slot. (httpcore's pool also scanned its whole queue on every
-request, which made each call cost milliseconds of the event loop; aiohttp's does not.)
+The client is httpx's, over `bot.transport` (aiohttp moves the bytes, for a fraction of httpcore's
+CPU per call; the errors are httpx's, with httpcore's meanings). Calls wait for one of the
+client's `MAX_CONNECTIONS` connections in a semaphore of our own, not in the transport's pool: a
+wait in the pool counts against the call's timeout, so thousands of waiting status polls would
+fail calls that never reached the gateway (and open the breaker on a healthy gateway); a call's
+timeouts start once it holds a slot. (httpcore's pool also scanned its whole queue on every
+request, which made each call cost milliseconds of the event loop.)
 """
 
 from __future__ import annotations
