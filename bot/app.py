@@ -17,10 +17,12 @@ import signal
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 from telegram import BotCommand
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, Defaults, Updater
+from telegram.request import HTTPXRequest
 
 from bot.config import Settings
 from bot.gateways.hci import HciGateway
@@ -58,6 +60,7 @@ from bot.telegram.inbox import TelegramInbox
 from bot.telegram.updates import UpdateFeed
 from bot.telegram.views import TelegramViews
 from bot.telegram.webhook import HANDLED_UPDATES, webhook_routes
+from bot.transport import AiohttpTransport
 from bot.web.health import health_routes
 from bot.web.hooks import hook_routes
 from bot.web.media import media_routes
@@ -65,6 +68,7 @@ from bot.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
+TELEGRAM_CONNECTIONS = 256  # python-telegram-bot's default for its calls (getUpdates has one)
 TELEGRAM_RETRY_MAX = 30.0  # seconds between attempts to reach Telegram at start, at most
 POLLING_LEASE = "telegram-polling"  # held by the one replica that calls getUpdates
 
@@ -108,6 +112,8 @@ async def run(
         .token(token)
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
+        .request(telegram_request(TELEGRAM_CONNECTIONS))
+        .get_updates_request(telegram_request(1))
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .updater(None)  # updates reach the handlers through UpdateFeed (stored first)
     )
@@ -257,6 +263,17 @@ async def run(
         for gateway in gateways.values():
             await gateway.aclose()
         await close_db()
+
+
+def telegram_request(connections: int) -> HTTPXRequest:
+    """python-telegram-bot's request with its own defaults (timeouts, passed per call; the pool
+    size its builder gives: 256 for calls, 1 for getUpdates) over the bot's transport. The pool
+    size must reach the transport: httpx ignores `limits` when it is given a transport."""
+    limits = httpx.Limits(max_connections=connections)
+    return HTTPXRequest(
+        connection_pool_size=connections,
+        httpx_kwargs={"transport": AiohttpTransport(limits=limits)},
+    )
 
 
 async def _reach_telegram(app: Application, stop: asyncio.Event) -> bool:  # type: ignore[type-arg]
