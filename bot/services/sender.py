@@ -83,12 +83,18 @@ ACCEPT_GRACE = timedelta(seconds=10)
 BATCH = 50  # rows the worker claims in one pass (at most one per line)
 WINDOW = 4 * BATCH  # due rows looked at in one pass, to find BATCH lines with a free slot
 UNDONE = (MessageStatus.QUEUED, MessageStatus.SENDING)
-# A row waits while an older row to the same recipient on the same line is not done yet.
+# A row waits while one written before it to the same recipient on the same line is not done.
+# Written before: an earlier Telegram message of the same person (the rows of two replicas may
+# be numbered in another order), else a row stored earlier.
 _BEHIND = RawSQL(
     "EXISTS (SELECT 1 FROM outgoing_message older"
     " WHERE older.chat_id = outgoing_message.chat_id"
-    " AND older.recipient = outgoing_message.recipient AND older.id < outgoing_message.id"
-    " AND older.status IN ('queued', 'sending'))"
+    " AND older.recipient = outgoing_message.recipient"
+    " AND older.status IN ('queued', 'sending')"
+    " AND (older.source_chat_id = outgoing_message.source_chat_id"
+    "  AND older.source_message_id < outgoing_message.source_message_id"
+    "  OR older.source_chat_id <> outgoing_message.source_chat_id"
+    "  AND older.id < outgoing_message.id))"
 )
 
 
@@ -245,13 +251,13 @@ class SendService:
         # Behind a message to the same person that waits for the gateway, it waits too, and says
         # so from the start. Read after the row is written: a message being told right now (see
         # `_tell_waiting`, which writes before it reads) either sees this row or is seen here.
-        if await OutgoingMessage.filter(
-            chat_id=chat.id,
-            recipient=draft.recipient,
-            status__in=UNDONE,
-            waiting_told=True,
-            id__lt=message.id,
-        ).exists():
+        if (
+            await OutgoingMessage.filter(
+                chat_id=chat.id, recipient=draft.recipient, status__in=UNDONE, waiting_told=True
+            )
+            .exclude(id=message.id)
+            .exists()
+        ):
             await OutgoingMessage.filter(id=message.id).update(waiting_told=True)
             message.waiting_told = True
         ahead = (
@@ -496,13 +502,16 @@ class SendService:
         each confirmation says so, once. Told while the row is still ours (sending), so that no
         worker sends any of them meanwhile (the others wait behind it)."""
         await OutgoingMessage.filter(id=message.id).update(waiting_told=True)
-        behind = await OutgoingMessage.filter(
-            chat_id=chat.id,
-            recipient=message.recipient,
-            status=MessageStatus.QUEUED,
-            waiting_told=False,
-            id__gt=message.id,
-        ).exclude(origin=Origin.BULK)
+        behind = (
+            await OutgoingMessage.filter(
+                chat_id=chat.id,
+                recipient=message.recipient,
+                status=MessageStatus.QUEUED,
+                waiting_told=False,
+            )
+            .exclude(id=message.id)
+            .exclude(origin=Origin.BULK)
+        )
         await OutgoingMessage.filter(id__in=[m.id for m in behind]).update(waiting_told=True)
         message.status = MessageStatus.QUEUED
         for waiting in (message, *behind):
