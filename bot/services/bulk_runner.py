@@ -12,6 +12,7 @@ bulk and:
   says the account is not authorised (rows that failed for that are put back, to go on Resume),
   or it reports a yellow card (Green-API's spam warning, a tick's failure reason);
 - ends it (DONE) once every recipient has an outcome, then shows the summary and the report;
+  the summary keeps up with the ticks that come after (delivered, read) for TICKS_WINDOW;
 - keeps its progress message in step, at most once every `BulkView.edit_every` seconds (at once
   when the state changed: the answer to a press, a self-pause, the summary).
 
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 YELLOW_CARD = "yellowCard"  # Green-API's tick failure: WhatsApp suspects spam
 MAX_AHEAD = 500  # rows of one bulk released and waiting for the worker, at most
 BACKOFF = 5.0  # seconds after a failed look at a bulk (the database, Telegram)
+# After the summary, it keeps up with the ticks that come (delivered, read) this long.
+TICKS_WINDOW = timedelta(minutes=10)
 
 
 class BulkRunner:
@@ -105,8 +108,11 @@ class BulkRunner:
 
     async def reconcile(self) -> None:
         """Run every bulk that needs a runner and that nobody else runs."""
+        recent = _now() - TICKS_WINDOW
         wanted = await Bulk.filter(
-            Q(state__in=ACTIVE) | Q(state__in=ENDED, reported_at__isnull=True)
+            Q(state__in=ACTIVE)
+            | Q(state__in=ENDED, reported_at__isnull=True)
+            | Q(state__in=ENDED, reported_at__gte=recent)
         ).values_list("id", flat=True)
         await self._adopt([int(bulk_id) for bulk_id in wanted])  # type: ignore[call-overload]
 
@@ -145,9 +151,11 @@ class BulkRunner:
             try:
                 if not await self.leases.holds(_lease(bulk_id)):
                     return  # it ran out (this replica stalled): another one runs the bulk
-                if await self.step(bulk_id):
+                following = await self.step(bulk_id)
+                if following is None:
                     await self.leases.release(_lease(bulk_id))
                     return
+                pause = following
             except (UiUnavailable, UserUnreachable) as exc:
                 log.info("bulk %s: Telegram: %s", bulk_id, exc)
                 pause = BACKOFF
@@ -159,20 +167,26 @@ class BulkRunner:
 
     # --- one look at a bulk
 
-    async def step(self, bulk_id: int) -> bool:
-        """Release, pause, end, show: one look. True once there is nothing left to do."""
+    async def step(self, bulk_id: int) -> float | None:
+        """Release, pause, end, show: one look. The seconds to the next one; None once there is
+        nothing left to do."""
         bulk = await Bulk.get_or_none(id=bulk_id).select_related("chat", "owner")
         if bulk is None or bulk.state.is_draft:
-            return True
+            return None
         figures = await bulks.figures_of(bulk.id)
         if bulk.state in ACTIVE and await self._move(bulk, figures):
             await bulk.refresh_from_db()
             figures = await bulks.figures_of(bulk.id)
         if bulk.state in ENDED and figures.queued + figures.sending == 0:
-            await self._report(bulk, figures)
-            return True
+            if bulk.reported_at is None:
+                await self._report(bulk, figures)
+            elif _now() > bulk.reported_at + TICKS_WINDOW:
+                return None
+            else:  # the summary follows the ticks that come after the end
+                await self._show(bulk, figures)
+            return self.view.edit_every
         await self._show(bulk, figures)
-        return False
+        return self.tick
 
     async def _move(self, bulk: Bulk, figures: BulkFigures) -> bool:
         """The bulk's next move; True when its state or rows changed."""

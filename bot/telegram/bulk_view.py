@@ -115,7 +115,8 @@ def progress_line(lang: str, progress: BulkProgress) -> str:
     """`📤 ▓▓▓▓▓░░░░░ 48% · 96 sent · 2 failed · 104 left · about 52 min`."""
     figures = progress.figures
     share = figures.done / figures.total if figures.total else 1.0
-    filled = min(BAR, math.floor(share * BAR))
+    # Full only once nothing is left.
+    filled = min(BAR - 1, round(share * BAR)) if figures.left else BAR
     line = t(
         lang,
         "bulk_progress",

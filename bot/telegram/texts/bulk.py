@@ -289,8 +289,8 @@ BULK: dict[str, dict[str, str]] = {
         "ru": " · доставлено: {delivered} · прочитано: {read}",
     },
     "bulk_summary_failed": {
-        "en": "❌ Not sent: {count}",
-        "ru": "❌ Не отправлено: {count}",
+        "en": "❌ Failed: {count}",
+        "ru": "❌ С ошибкой: {count}",
     },
     "bulk_summary_reason": {
         "en": "   · {count} — {reason}",
