@@ -343,8 +343,9 @@ class SendService:
 
     async def _claim_due(self) -> tuple[list[OutgoingMessage], bool]:
         """The rows this replica sends now: of the due rows not behind an older one to the same
-        recipient, the first of each line whose pacing slot is free (taken here), claimed with
-        one conditional update. Also whether more may be due."""
+        recipient, the first of each line whose pacing slot is free (taken here; a line whose
+        pace fits several slots in `Pacing.BURST` takes that many), claimed with one conditional
+        update. Also whether more may be due."""
         now = _now()
         due = (
             await OutgoingMessage.filter(status=MessageStatus.QUEUED, next_attempt_at__lte=now)
@@ -354,16 +355,18 @@ class SendService:
             .limit(WINDOW)
             .values("id", "chat_id", "origin")
         )
-        first: dict[int, dict[str, Any]] = {}
+        by_line: dict[int, list[dict[str, Any]]] = {}
         for row in due:
-            first.setdefault(int(row["chat_id"]), row)
+            by_line.setdefault(int(row["chat_id"]), []).append(row)
         ids: list[int] = []
-        for chat_id, row in first.items():
+        for chat_id, rows in by_line.items():
             if len(ids) == BATCH:
                 break
-            slot = await self.pacing.take(chat_id, spread=row["origin"] == Origin.BULK)
+            first = rows[: min(self.pacing.burst, BATCH - len(ids))]
+            bulk = first[0]["origin"] == Origin.BULK
+            slot = await self.pacing.take(chat_id, spread=bulk, count=len(first))
             if slot is not None:
-                ids.append(int(row["id"]))
+                ids += [int(row["id"]) for row in first]
                 self._wake_at(slot)  # the line's next message may go then
         if not ids:
             return [], False
