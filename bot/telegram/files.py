@@ -7,6 +7,7 @@ reach a gateway, a database or a log. Bots may download files up to 20 MB.
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import re
 import time
@@ -77,6 +78,7 @@ class TelegramFiles:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
         self._kept: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._fetching: dict[str, asyncio.Future[bytes]] = {}  # one download per file at once
 
     async def fetch(self, file_id: str) -> bytes:
         now = time.monotonic()
@@ -84,7 +86,29 @@ class TelegramFiles:
         if kept is not None and now - kept[0] < self.KEEP_SECONDS:
             self._kept.move_to_end(file_id)
             return kept[1]
-        data = await self._download(file_id)
+        under_way = self._fetching.get(file_id)
+        if under_way is not None:
+            try:
+                return await asyncio.shield(under_way)
+            except asyncio.CancelledError:
+                if not under_way.cancelled():
+                    raise  # this caller was cancelled
+                # Its downloader was: download here.
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._fetching[file_id] = future
+        try:
+            data = await self._download(file_id)
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        except BaseException:  # cancelled: those waiting try again themselves
+            future.cancel()
+            raise
+        finally:
+            if self._fetching.get(file_id) is future:
+                del self._fetching[file_id]
+        future.set_result(data)
         self._kept[file_id] = (now, data)
         while sum(len(d) for _, d in self._kept.values()) > self.KEEP_BYTES and self._kept:
             self._kept.popitem(last=False)  # the oldest first
