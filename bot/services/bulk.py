@@ -224,9 +224,10 @@ class BulkService:
         bulk.file_id, bulk.file_name = (file.file_id, file.name) if file else (None, None)
         return await self._preview(bulk)
 
-    async def preview_shown(self, bulk: Bulk, message_id: int) -> None:
-        """The preview's message: the same one becomes the progress message at Start."""
-        await Bulk.filter(id=bulk.id).update(progress_message_id=message_id)
+    async def shown(self, bulk: Bulk, message_id: int) -> None:
+        """The bot's last message about a draft: its question (a reply to it answers it), then
+        the preview, which becomes the progress message at Start."""
+        await Bulk.filter(id=bulk.id, state__in=_DRAFTS).update(progress_message_id=message_id)
 
     async def _preview(self, bulk: Bulk) -> Preview:
         draft = bulk.draft or {}
@@ -262,7 +263,10 @@ class BulkService:
         bulk = await Bulk.get_or_none(
             id=bulk_id, owner_id=user.id, state=BulkState.PREVIEW
         ).select_related("chat")
-        if bulk is None or bulk.updated_at < _now() - PREVIEW_TTL:
+        if bulk is None:
+            return None
+        if bulk.updated_at < _now() - PREVIEW_TTL:
+            await Bulk.filter(id=bulk.id, state=BulkState.PREVIEW).delete()
             return None
         if bulk.chat.state is not LineState.AUTHORIZED:
             raise ChatNotReady(bulk.chat)

@@ -600,3 +600,19 @@ async def test_two_peoples_bulks_run_side_by_side_and_apart(
     assert {m.body for m in wappim.sent if m.instance_id == theirs} == {"From the club"}
     assert [r["phone"] for r in await report_of(telegram)] == DIGITS[:15]
     assert [r["phone"] for r in await report_of(telegram, OTHER_USER)] == DIGITS[10:]
+
+
+async def test_a_reply_to_the_question_is_the_answer_and_one_to_whatsapp_is_not(
+    bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
+) -> None:
+    instance = await link(telegram, wappim)
+    wappim.receive(instance, phone="79001234567", body="Hello shop", sender_name="Olga")
+    forwarded = await in_thread(telegram.wait_message, USER, "Hello shop")
+    asked = await reply(telegram, USER, "/bulk", "Send the list")
+    # An answer to Olga while the bulk waits for its list goes to Olga.
+    telegram.send_text(USER, "Yes, we deliver", reply_to=forwarded.message_id)
+    await in_thread(telegram.wait_message, USER, "Sent to +7 900 123-45-67")
+    assert wappim.sent[-1].body == "Yes, we deliver"
+    # A reply to the question is its answer.
+    listed = telegram.send_text(USER, "\n".join(TYPED[:2]), reply_to=asked.message_id)
+    await in_thread(telegram.wait_message, USER, "Read: 2 recipients", after=listed)

@@ -1,8 +1,9 @@
 """Bulk sends: /bulk asks for the list, then the text; the preview with Start and Cancel; Pause,
 Resume and Stop (which asks once) on the progress message; /bulk while bulks run lists them with
 their buttons (and a button for a new one). The person's next message after a question is its
-answer (`take_input`, called by `messages.py` before anything else looks at a plain message);
-an answer to a forwarded WhatsApp message (a reply) is never taken for one. Everything else
+answer (`take_input`, called by `messages.py` before anything else looks at a plain message),
+also as a reply to the question; a reply to another message (an answer to a WhatsApp message)
+is never taken for one. Everything else
 is `bot/services/bulk.py` (the steps, the presses) and `bulk_view.py` (how it looks)."""
 
 from __future__ import annotations
@@ -68,11 +69,14 @@ class BulkCommands:
         """The person's message answers the bulk's question (its list, or its text); False when
         no bulk is waiting for one, or the message answers something else (a reply)."""
         message = update.effective_message
-        if message is None or message.reply_to_message is not None:
+        if message is None:
             return False
         bulk = await self.bulks.waiting_input(user_of(context).id)
         if bulk is None:
             return False
+        answered = message.reply_to_message
+        if answered is not None and answered.message_id != bulk.progress_message_id:
+            return False  # an answer to a WhatsApp message, not to the bulk's question
         if bulk.state is BulkState.LIST:
             await self._list_message(message, context, bulk)
         else:
@@ -103,7 +107,12 @@ class BulkCommands:
             chat=chat_label(lang, bulk.chat),
             limit=self.bulks.max_recipients,
         )
-        await reply(update, text, keyboards.bulk_prompt(lang, bulk.id))
+        message = update.effective_message
+        if message is not None:
+            asked = await message.reply_text(
+                text, reply_markup=keyboards.bulk_prompt(lang, bulk.id), do_quote=False
+            )
+            await self.bulks.shown(bulk, asked.message_id)
         return bulk
 
     async def _list_message(self, message: Message, context: Context, bulk: Bulk) -> None:
@@ -152,9 +161,10 @@ class BulkCommands:
             else t(lang, "bulk_fields_none")
         )
         text = t(lang, "bulk_ask_text", count=len(found.recipients), fields=Html(fields))
-        await message.reply_text(
+        asked = await message.reply_text(
             text, reply_markup=keyboards.bulk_prompt(lang, bulk.id), do_quote=False
         )
+        await self.bulks.shown(bulk, asked.message_id)
 
     async def _refused(
         self,
@@ -216,7 +226,7 @@ class BulkCommands:
             reply_markup=keyboards.bulk_preview(lang, bulk.id),
             do_quote=False,
         )
-        await self.bulks.preview_shown(bulk, shown.message_id)
+        await self.bulks.shown(bulk, shown.message_id)
 
     # --- the buttons
 
@@ -245,8 +255,9 @@ class BulkCommands:
         self, action: str, bulk_id: int, user: User, lang: str, message: Message
     ) -> None:
         if action == "bgo":
-            # The preview becomes the progress message (the runner edits it at once).
-            if await self.bulks.start(user, bulk_id) is None and not await _mine(user, bulk_id):
+            # The preview becomes the progress message (the runner edits it at once). Pressed
+            # twice, it starts once; a preview cancelled or too old says so.
+            if await self.bulks.start(user, bulk_id) is None and not await _started(user, bulk_id):
                 await _edit(message, t(lang, "bulk_gone"))
         elif action == "bx":
             if await self.bulks.cancel(user, bulk_id):
@@ -298,8 +309,9 @@ def _running_list(
     return "\n".join(lines), keyboards.bulk_list(lang, rows)
 
 
-async def _mine(user: User, bulk_id: int) -> bool:
-    return await Bulk.filter(id=bulk_id, owner_id=user.id).exists()
+async def _started(user: User, bulk_id: int) -> bool:
+    bulk = await Bulk.get_or_none(id=bulk_id, owner_id=user.id)
+    return bulk is not None and not bulk.state.is_draft
 
 
 async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
