@@ -34,9 +34,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
@@ -118,10 +119,18 @@ class Preview:
     region: str  # DEFAULT_REGION (a bad line's words name it)
 
 
+class Runner(Protocol):
+    """`bulk_runner.BulkRunner`, as the service sees it."""
+
+    def kick(self, bulk_id: int) -> None:
+        """Look at the bulk now (its progress message answers a press at once)."""
+        ...
+
+
 class BulkService:
     def __init__(
         self,
-        runner: Any,  # bulk_runner.BulkRunner: told to look at a bulk now (`kick`)
+        runner: Runner,
         *,
         region: str,
         max_recipients: int,
@@ -323,9 +332,11 @@ class BulkService:
         return await self._after_press(user, bulk_id)
 
     async def resume(self, user: User, bulk_id: int) -> Bulk | None:
-        await Bulk.filter(id=bulk_id, owner_id=user.id, state=BulkState.PAUSED).update(
+        changed = await Bulk.filter(id=bulk_id, owner_id=user.id, state=BulkState.PAUSED).update(
             state=BulkState.RUNNING, pause_reason=None, running_since=_now()
         )
+        if changed:
+            await hold_refused(bulk_id)  # refused while it paused: they go now
         return await self._after_press(user, bulk_id)
 
     async def ask_stop(self, user: User, bulk_id: int) -> Bulk | None:
@@ -416,6 +427,16 @@ async def hold_released(bulk_id: int) -> None:
     await OutgoingMessage.filter(bulk_id=bulk_id, status=MessageStatus.QUEUED).update(
         status=MessageStatus.HELD
     )
+
+
+async def hold_refused(bulk_id: int) -> None:
+    """Rows the gateway refused because of the line (not sent: not linked, not authorised)
+    wait for their bulk again, to go when it goes on."""
+    await OutgoingMessage.filter(
+        Q(error__in=LINE_ERRORS) | Q(error__startswith="line "),
+        bulk_id=bulk_id,
+        status=MessageStatus.FAILED,
+    ).update(status=MessageStatus.HELD, error=None, attempts=0, waiting_told=False)
 
 
 async def figures_of(bulk_id: int) -> BulkFigures:

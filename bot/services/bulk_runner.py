@@ -225,12 +225,7 @@ class BulkRunner:
         if not changed:
             return False
         await bulks.hold_released(bulk.id)
-        # What the gateway refused because of the line was not sent: it goes on Resume.
-        await OutgoingMessage.filter(
-            Q(error__in=LINE_ERRORS) | Q(error__startswith="line "),
-            bulk_id=bulk.id,
-            status=MessageStatus.FAILED,
-        ).update(status=MessageStatus.HELD, error=None, attempts=0, waiting_told=False)
+        await bulks.hold_refused(bulk.id)  # not sent because of the line: it goes on Resume
         log.info("bulk %s: paused itself (%s)", bulk.id, reason)
         return True
 
