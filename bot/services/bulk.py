@@ -523,12 +523,17 @@ def progress_of(
         state=bulk.state,
         figures=figures,
         pause_reason=None if running else bulk.pause_reason,
-        # The rows left at the line's pace, in whole minutes (rounded up).
-        eta_minutes=math.ceil(figures.left / rate_per_minute) if figures.left else 0,
+        eta_seconds=_shown_seconds(figures.left * 60 / rate_per_minute),
         cap=daily_cap,
         cap_until=bulk.cap_until if running else None,
         gateway=gateway,
     )
+
+
+def _shown_seconds(seconds: float) -> int:
+    """Seconds as a duration is shown: 0 under a minute, else whole minutes rounded up (so the
+    progress message changes when what it says changes, not every second)."""
+    return 0 if seconds < 60 else math.ceil(seconds / 60) * 60
 
 
 def row_key(bulk_id: int, index: int) -> int:

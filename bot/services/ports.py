@@ -179,7 +179,8 @@ class BulkProgress:
     state: BulkState
     figures: BulkFigures
     pause_reason: str | None = None  # see `Bulk.pause_reason`
-    eta_minutes: int = 0  # the rows left at the line's pace
+    # The rows left at the line's pace, in seconds as shown: whole minutes, or 0 (under one).
+    eta_seconds: int = 0
     cap: int = 0  # SEND_DAILY_CAP
     cap_until: datetime | None = None  # the daily cap holds the bulk until then
     gateway: str = ""  # the gateway's title (a reason may name it)

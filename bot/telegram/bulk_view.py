@@ -127,7 +127,7 @@ def progress_line(lang: str, progress: BulkProgress) -> str:
         left=figures.left,
     )
     if figures.left and progress.state is BulkState.RUNNING:
-        line += t(lang, "bulk_eta", eta=Html(duration(lang, progress.eta_minutes * 60)))
+        line += t(lang, "bulk_eta", eta=Html(duration(lang, progress.eta_seconds)))
     return line
 
 

@@ -30,7 +30,7 @@ def a_bulk(state: BulkState = BulkState.RUNNING) -> Bulk:
 
 def test_the_progress_line_of_the_issue() -> None:
     figures = BulkFigures(total=202, held=100, queued=4, sent=96, failed=(("not_found", 2),))
-    progress = BulkProgress(state=BulkState.RUNNING, figures=figures, eta_minutes=52)
+    progress = BulkProgress(state=BulkState.RUNNING, figures=figures, eta_seconds=52 * 60)
     assert progress_line("en", progress) == (
         "📤 ▓▓▓▓▓░░░░░ 48% · 96 sent · 2 failed · 104 left · about 52 min"
     )
