@@ -80,9 +80,12 @@ LINE_ERRORS = frozenset({"not_ready", "auth", "not_found"})
 INPUT_TTL = timedelta(minutes=30)  # LIST and TEXT take the person's next message this long
 PREVIEW_TTL = timedelta(days=1)  # a preview's Start works this long
 SHOWN_PROBLEMS = 10  # unreadable lines kept for the preview (the count is kept whole)
-# A bulk row's `source_message_id`: negative (Telegram's ids are positive), unique per bulk and
-# recipient; the index is below ROW_KEYS (BULK_MAX_RECIPIENTS is at most 20,000).
+# A bulk row's `source_message_id` (`row_key`): unique per bulk and recipient (the index is below
+# ROW_KEYS: BULK_MAX_RECIPIENTS is at most 20,000), and above any Telegram message id (those are
+# below 2^31), growing with the bulk: for the rule that keeps a recipient's messages in the order
+# their author wrote them, a bulk's rows come after anything the person typed before them.
 ROW_KEYS = 1_000_000
+ROW_KEY_BASE = 2**40
 ACTIVE = (BulkState.RUNNING, BulkState.PAUSED, BulkState.ASKING)
 ENDED = (BulkState.DONE, BulkState.STOPPED)
 
@@ -537,8 +540,8 @@ def _shown_seconds(seconds: float) -> int:
 
 
 def row_key(bulk_id: int, index: int) -> int:
-    """The `source_message_id` of a bulk's row: negative, so never a Telegram message's."""
-    return -(bulk_id * ROW_KEYS + index)
+    """The `source_message_id` of a bulk's row: never a Telegram message's (see ROW_KEY_BASE)."""
+    return ROW_KEY_BASE + bulk_id * ROW_KEYS + index
 
 
 # --- STOP answers

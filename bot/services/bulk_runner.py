@@ -38,13 +38,21 @@ from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.ports import BulkFigures, BulkProgress, BulkView, UiUnavailable, UserUnreachable
 from bot.services.sender import SendService, counted_today, used_today
-from bot.storage.models import Bulk, BulkState, MessageStatus, OutgoingMessage, WhatsAppChat
+from bot.storage.models import (
+    Bulk,
+    BulkState,
+    MessageStatus,
+    OutgoingMessage,
+    User,
+    WhatsAppChat,
+)
 
 log = logging.getLogger(__name__)
 
 YELLOW_CARD = "yellowCard"  # Green-API's tick failure: WhatsApp suspects spam
 MAX_AHEAD = 500  # rows of one bulk released and waiting for the worker, at most
 BACKOFF = 5.0  # seconds after a failed look at a bulk (the database, Telegram)
+IDLE_LOOK = 2.0  # seconds between looks at a held bulk
 # After the summary, it keeps up with the ticks that come (delivered, read) this long.
 TICKS_WINDOW = timedelta(minutes=10)
 
@@ -186,7 +194,9 @@ class BulkRunner:
                 await self._show(bulk, figures)
             return self.view.edit_every
         await self._show(bulk, figures)
-        return self.tick
+        # Held (paused, or asking whether to stop): only a press moves it, and a press on this
+        # replica wakes it at once; one on another is seen within IDLE_LOOK.
+        return self.tick if bulk.state in (BulkState.RUNNING, BulkState.STOPPED) else IDLE_LOOK
 
     async def _move(self, bulk: Bulk, figures: BulkFigures) -> bool:
         """The bulk's next move; True when its state or rows changed."""
@@ -297,7 +307,14 @@ class BulkRunner:
             if now < due:
                 self._wake_at(bulk.id, due)
                 return
-        sent = await self.view.show(bulk, bulk.owner.language, progress)
+        if bulk.owner.blocked_bot:
+            return  # shown once they write to the bot again (the bulk goes on meanwhile)
+        try:
+            sent = await self.view.show(bulk, bulk.owner.language, progress)
+        except UserUnreachable:
+            log.info("bulk %s: its owner blocked the bot; the bulk goes on", bulk.id)
+            await User.filter(id=bulk.owner.id).update(blocked_bot=True)
+            return
         values: dict[str, object] = {"shown": face, "shown_at": _now()}
         if sent is not None:
             values["progress_message_id"] = bulk.progress_message_id = sent
