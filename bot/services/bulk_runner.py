@@ -32,8 +32,9 @@ from datetime import UTC, datetime, timedelta
 from tortoise.expressions import Q
 
 from bot.gateways.base import LineState
-from bot.services import bulk as bulks
-from bot.services.bulk import ACTIVE, DISCONNECTED, ENDED, LINE_ERRORS
+from bot.services import bulk_rows
+from bot.services.bulk import ACTIVE, ENDED
+from bot.services.bulk_rows import DISCONNECTED, LINE_ERRORS
 from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.ports import BulkFigures, BulkProgress, BulkView, UiUnavailable, UserUnreachable
@@ -181,10 +182,10 @@ class BulkRunner:
         bulk = await Bulk.get_or_none(id=bulk_id).select_related("chat", "owner")
         if bulk is None or bulk.state.is_draft:
             return None
-        figures = await bulks.figures_of(bulk.id)
+        figures = await bulk_rows.figures_of(bulk.id)
         if bulk.state in ACTIVE and await self._move(bulk, figures):
             await bulk.refresh_from_db()
-            figures = await bulks.figures_of(bulk.id)
+            figures = await bulk_rows.figures_of(bulk.id)
         if bulk.state in ENDED and figures.queued + figures.sending == 0:
             if bulk.reported_at is None:
                 await self._report(bulk, figures)
@@ -234,8 +235,8 @@ class BulkRunner:
         )
         if not changed:
             return False
-        await bulks.hold_released(bulk.id)
-        await bulks.hold_refused(bulk.id)  # not sent because of the line: it goes on Resume
+        await bulk_rows.hold_released(bulk.id)
+        await bulk_rows.hold_refused(bulk.id)  # not sent because of the line: it goes on Resume
         log.info("bulk %s: paused itself (%s)", bulk.id, reason)
         return True
 
@@ -296,7 +297,7 @@ class BulkRunner:
         """The progress message, if what it shows changed: at once for a new state, else no
         sooner than `edit_every` after the last edit."""
         title = self.lines.gateway(bulk.chat.gateway).title
-        progress = bulks.progress_of(bulk, figures, self.rate_per_minute, self.daily_cap, title)
+        progress = bulk_rows.progress_of(bulk, figures, self.rate_per_minute, self.daily_cap, title)
         face = _face(progress)
         if face == bulk.shown:
             return
@@ -325,8 +326,8 @@ class BulkRunner:
         """The summary (the progress message's last face), then the CSV report, once."""
         try:
             await self._show(bulk, figures)
-            rows = await bulks.report_rows(bulk)
-            await self.view.report(bulk, bulk.owner.language, rows)
+            report = await bulk_rows.report_rows(bulk)
+            await self.view.report(bulk, bulk.owner.language, report)
         except UserUnreachable:
             log.info("bulk %s: its owner blocked the bot; the report is not shown", bulk.id)
         await Bulk.filter(id=bulk.id, reported_at__isnull=True).update(reported_at=_now())

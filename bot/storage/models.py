@@ -190,7 +190,7 @@ class OutgoingMessage(Model):
     lease_holder = fields.CharField(max_length=64, null=True)
     lease_until = fields.DatetimeField(null=True)
     # A bulk send's recipient (origin BULK): its bulk, and the list's fields for the report.
-    # Such a row is made HELD at Start; its `source_message_id` is no Telegram id (`bulk.row_key`).
+    # Made HELD at Start; its `source_message_id` is no Telegram id (`bulk_rows.row_key`).
     bulk: fields.ForeignKeyNullableRelation[Bulk] = fields.ForeignKeyField(
         "models.Bulk", related_name="rows", null=True, on_delete=fields.CASCADE
     )

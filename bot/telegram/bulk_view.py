@@ -22,8 +22,9 @@ from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import BadRequest
 
 from bot.gateways.base import ErrorKind
-from bot.services.bulk import DISCONNECTED, STOPPED, Preview
+from bot.services.bulk import Preview
 from bot.services.bulk_list import MAX_LINE_CHARS, Problem, ReportRow, report_csv
+from bot.services.bulk_rows import DISCONNECTED, STOPPED
 from bot.services.phones import pretty
 from bot.services.ports import BulkFigures, BulkProgress
 from bot.services.sender import GATEWAY_DOWN, NO_PUBLIC_URL, TOO_BIG, UNCERTAIN

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.gateways.base import LineState
-from bot.services.bulk import UNCERTAIN, BulkService, LineBusy, figures_of
-from bot.services.sender import used_today
+from bot.services.bulk import BulkService, LineBusy
+from bot.services.bulk_rows import figures_of
+from bot.services.sender import UNCERTAIN, used_today
 from bot.storage.db import close_db, init_db
 from bot.storage.models import Bulk, BulkState, MessageStatus, OutgoingMessage, User, WhatsAppChat
 
