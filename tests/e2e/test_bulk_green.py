@@ -1,6 +1,7 @@
 """A bulk send on Green-API, the gateway that reports ticks: the summary counts delivered and
-read, and a yellow card (WhatsApp's spam warning, reported as a tick's failure) pauses the bulk
-by itself, with the reason in its progress message."""
+read; a yellow card (WhatsApp's spam warning, reported as a tick's failure) pauses the bulk by
+itself, with the reason in its progress message; so does an account that is not ready (the
+instance restarting): what it refused goes on Resume, nobody twice."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def green() -> Iterator[FakeGreenApi]:
     fake = FakeGreenApi(
         timeline=GreenTimeline(
             create_seconds=0.05,
-            start_seconds=0.05,
+            start_seconds=1.0,  # a restart (set_state "starting") refuses sends this long
             qr_rotate_seconds=0.5,
             send_seconds=0.1,
             deliver_seconds=2.0,
@@ -99,3 +100,24 @@ async def test_a_yellow_card_pauses_the_bulk_and_the_summary_counts_ticks(
     except AssertionError:
         shown = telegram.message(USER, preview.message_id).content
         raise AssertionError(f"{ticks!r} not in {shown!r}") from None
+
+
+async def test_an_account_not_ready_pauses_the_bulk_and_resume_sends_the_rest_once(
+    green_paced: RunningBot, telegram: FakeTelegram, green: FakeGreenApi
+) -> None:
+    instance = await link_green(telegram, green)
+    preview = await preview_of(telegram, pasted_list())
+    await start(telegram, preview)
+    await in_thread(telegram.wait_for, lambda: len(green.sent) >= 3, 10)
+    green.set_state(instance, "starting")  # a restart: sends refused ("instance in starting …")
+    paused = await in_thread(
+        telegram.wait_message, USER, "Paused by itself", after=preview.message_id - 1
+    )
+    assert "the gateway says WhatsApp is not authorised on this line" in paused.content
+    at_pause = len(green.sent)
+    await stays_false(lambda: len(green.sent) > at_pause, 1.5)  # back from its restart by now
+    telegram.press_button(USER, preview.message_id, "Resume")
+    summary = await summary_of(telegram, preview)
+    assert "Sent: 30" in summary.content and "Failed" not in summary.content
+    recipients = [m.chat_id for m in green.sent]
+    assert len(recipients) == len(set(recipients)) == 30, "each once, the refused one included"
