@@ -319,6 +319,8 @@ class BulkService:
     # --- while it runs (every press is the owner's, and a conditional update)
 
     async def pause(self, user: User, bulk_id: int) -> Bulk | None:
+        """The state first, then the released rows held (the runner, releasing, reads the state
+        after: one of the two sees the other)."""
         changed = await Bulk.filter(id=bulk_id, owner_id=user.id, state=BulkState.RUNNING).update(
             state=BulkState.PAUSED, pause_reason="person"
         )

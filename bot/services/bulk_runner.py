@@ -266,8 +266,15 @@ class BulkRunner:
         released = await OutgoingMessage.filter(id__in=list(ids), status=MessageStatus.HELD).update(
             status=MessageStatus.QUEUED, created_at=now, next_attempt_at=now
         )
-        if released:
-            self.sender.wake()
+        if not released:
+            return False
+        # A Pause (or Stop's question) pressed during this look held the queued rows before these
+        # were released: read the state again after writing (the press writes the state, then
+        # holds), so that one of the two always sees the other.
+        if not await Bulk.filter(id=bulk.id, state=BulkState.RUNNING).exists():
+            await bulk_rows.hold_released(bulk.id)
+            return True
+        self.sender.wake()
         return False  # the state is unchanged, and the figures' move shows at the next look
 
     async def _cap_frees_at(self, chat_id: int) -> datetime:
