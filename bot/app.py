@@ -28,6 +28,8 @@ from bot.config import Settings
 from bot.gateways.hci import HciGateway
 from bot.gateways.registry import build_gateways
 from bot.logs import secrets
+from bot.services.bulk import BulkService
+from bot.services.bulk_runner import BulkRunner
 from bot.services.chats import ChatService
 from bot.services.confirmations import Confirmations
 from bot.services.connect import ConnectService
@@ -44,11 +46,13 @@ from bot.services.sender import SendService
 from bot.services.updates import UpdateLog
 from bot.storage.crypto import load_cipher
 from bot.storage.db import close_db, init_db
+from bot.telegram.bulk_view import TelegramBulkView
 from bot.telegram.commands import COMMANDS
 from bot.telegram.desk_cards import TelegramDeskView
 from bot.telegram.files import TelegramFiles
 from bot.telegram.handlers.admin import AdminCommands
 from bot.telegram.handlers.basics import Basics
+from bot.telegram.handlers.bulk import BulkCommands
 from bot.telegram.handlers.chats import ChatCommands
 from bot.telegram.handlers.common import Gate
 from bot.telegram.handlers.connect import ConnectCommands
@@ -125,6 +129,7 @@ async def run(
     views = TelegramViews(app.bot)
     lines = Lines(gateways, cipher, settings.default_gateway or settings.gateways[0])
     media_links = MediaLinks(settings.public_url)
+    files = TelegramFiles(app.bot)
     connect = ConnectService(
         lines,
         views,
@@ -136,7 +141,7 @@ async def run(
         lines,
         Confirmations(views, lines, claim_seconds=4 * settings.lease_seconds),
         views,
-        TelegramFiles(app.bot),
+        files,
         media_links,
         leases,
         pacing=Pacing(settings.send_rate_per_minute),
@@ -146,6 +151,21 @@ async def run(
             retry_for=settings.send_retry_for,
             max_attempts=settings.send_max_attempts,
         ),
+        daily_cap=settings.send_daily_cap,
+    )
+    bulk_runner = BulkRunner(
+        sender,
+        TelegramBulkView(app.bot),
+        leases,
+        lines,
+        rate_per_minute=settings.send_rate_per_minute,
+        daily_cap=settings.send_daily_cap,
+    )
+    bulks = BulkService(
+        bulk_runner,
+        region=settings.default_region,
+        max_recipients=settings.bulk_max_recipients,
+        rate_per_minute=settings.send_rate_per_minute,
         daily_cap=settings.send_daily_cap,
     )
     chats = ChatService(lines, views, leases, check_interval=settings.link_check_interval)
@@ -169,16 +189,19 @@ async def run(
     )
     connect_commands = ConnectCommands(connect, settings.default_region, settings.is_admin)
     send_commands = SendCommands(sender, settings.default_region)
+    bulk_commands = BulkCommands(bulks, files)
     for feature in (
         Gate(settings),
         DeskCommands(desk, hci_desks, settings),  # before Basics: its /start desk-… invite links
         Basics(),
         connect_commands,
         send_commands,
+        bulk_commands,
         ChatCommands(chats, incoming),
         ContactCommands(settings.default_region),
         AdminCommands(settings, chats),
-        Messages(connect_commands, send_commands, desk),  # last: whatever the others did not take
+        # Last: whatever the others did not take (a bulk's list or text first).
+        Messages(connect_commands, send_commands, desk, bulk_commands),
     ):
         feature.register(app)
     readiness = Readiness()
@@ -221,6 +244,7 @@ async def run(
                     f"cannot serve HTTP on {where} (HTTP_HOST/HTTP_PORT): {exc}"
                 ) from None
         await sender.start()
+        bulk_runner.start()
         await connect.adopt()
         connect.start_adopting()
         chats.start()
@@ -254,6 +278,7 @@ async def run(
             await hci_desks.stop()
         await connect.shutdown()
         await chats.stop()
+        await bulk_runner.stop()
         await sender.stop()
         await leases.stop()
         if app.running:

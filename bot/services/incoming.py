@@ -50,6 +50,7 @@ from bot.gateways.base import (
     UnsafeUrlError,
 )
 from bot.metrics import INCOMING
+from bot.services.bulk import note_answer
 from bot.services.desk import DeskService
 from bot.services.leases import Leases
 from bot.services.lines import Lines
@@ -277,6 +278,7 @@ class IncomingService:
             await self._show(chat, row)
 
     async def _show(self, chat: WhatsAppChat, row: IncomingMessage) -> None:
+        await note_answer(chat, row)  # a STOP to a bulk send: left out of the next ones
         if await WhatsAppChat.filter(id=chat.id, muted=True).exists():
             # Read here, not from the worker's copy of the line: a /mute given on any replica
             # holds from the moment it is confirmed.

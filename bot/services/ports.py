@@ -14,7 +14,16 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.gateways.base import Download, GatewayError
-from bot.storage.models import DeskArea, DeskContact, IncomingMessage, OutgoingMessage, WhatsAppChat
+from bot.services.bulk_list import ReportRow
+from bot.storage.models import (
+    Bulk,
+    BulkState,
+    DeskArea,
+    DeskContact,
+    IncomingMessage,
+    OutgoingMessage,
+    WhatsAppChat,
+)
 
 
 class UserUnreachable(Exception):
@@ -131,4 +140,64 @@ class DeskView(Protocol):
 class FileSource(Protocol):
     async def fetch(self, file_id: str) -> bytes:
         """The bytes of a file a person sent to the bot (FileTooBig, UiUnavailable)."""
+        ...
+
+
+@dataclass(frozen=True)
+class BulkFigures:
+    """Where a bulk send's recipients are (`bot.services.bulk.figures_of`)."""
+
+    total: int = 0
+    held: int = 0  # waiting for the bulk to release them
+    queued: int = 0  # released, waiting for the line's pacing slot (or a retry)
+    sending: int = 0
+    sent: int = 0  # the gateway took them (sent, delivered or read)
+    delivered: int = 0  # delivered or read, where the gateway reports ticks
+    read: int = 0
+    failed: tuple[tuple[str, int], ...] = ()  # (stored error, count), most first
+    unknown: int = 0  # in flight when the gateway or the bot went away: not known, not resent
+    stopped: int = 0  # not sent: the bulk was stopped
+    waiting_gateway: int = 0  # released rows that wait for the gateway to come back
+
+    @property
+    def left(self) -> int:
+        return self.held + self.queued + self.sending
+
+    @property
+    def failed_count(self) -> int:
+        return sum(count for _, count in self.failed)
+
+    @property
+    def done(self) -> int:
+        return self.total - self.left
+
+
+@dataclass(frozen=True)
+class BulkProgress:
+    """What a bulk's progress message shows now (and, once it ended, its summary)."""
+
+    state: BulkState
+    figures: BulkFigures
+    pause_reason: str | None = None  # see `Bulk.pause_reason`
+    # The rows left at the line's pace, in seconds as shown: whole minutes, or 0 (under one).
+    eta_seconds: int = 0
+    cap: int = 0  # SEND_DAILY_CAP
+    cap_until: datetime | None = None  # the daily cap holds the bulk until then
+    gateway: str = ""  # the gateway's title (a reason may name it)
+
+
+class BulkView(Protocol):
+    """A bulk send's one progress message in the owner's chat (`Bulk.progress_message_id`),
+    and its report. The runner calls it no more often than `edit_every` seconds, except to
+    answer a press (the state changed) and for the summary."""
+
+    edit_every: float
+
+    async def show(self, bulk: Bulk, lang: str, progress: BulkProgress) -> int | None:
+        """Edit the progress message to show `progress` (`bulk.chat` is its line); when it has
+        none or it cannot be edited, send one: returns the id of a message sent, else None."""
+        ...
+
+    async def report(self, bulk: Bulk, lang: str, rows: list[ReportRow]) -> None:
+        """The CSV report as a document, after the summary: one row per recipient."""
         ...

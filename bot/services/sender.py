@@ -15,7 +15,8 @@ Rules (what makes "nothing lost, nothing sent twice" hold):
   a `sending` row whose lease ran out): never retried silently. The row becomes `failed` with the
   reason "uncertain", and the user gets a button to send it again if it did not arrive. A
   duplicate WhatsApp message is worse than a visible question: gateways take no idempotency key.
-- At most SEND_DAILY_CAP messages per line in 24 h (refused in words).
+- At most SEND_DAILY_CAP messages per line in 24 h (refused in words). A bulk send's rows wait
+  HELD until their bulk releases them (`bulk_runner.py`), and count from then.
 - Files a person sent to the bot are fetched from Telegram when their turn comes (the row keeps
   Telegram's file id, never a file URL: that one carries the bot token), then given to the
   gateway as bytes, or as a short-lived link the bot serves (ITD fetches files by URL).
@@ -217,13 +218,7 @@ class SendService:
             chat = await self.active_chat(user)
         elif chat.state is not LineState.AUTHORIZED:
             raise ChatNotReady(chat)
-        since = _now() - timedelta(days=1)
-        used = (
-            await OutgoingMessage.filter(chat_id=chat.id, created_at__gte=since)
-            .exclude(status=MessageStatus.FAILED)
-            .count()
-        )
-        if used >= self.daily_cap:
+        if await used_today(chat.id) >= self.daily_cap:
             raise DailyCapReached(self.daily_cap)
         file = draft.file
         try:
@@ -267,6 +262,10 @@ class SendService:
         )
         title = self.lines.gateway(chat.gateway).title
         return Accepted(message, new=True, wait=self.pacing.wait(chat, ahead), gateway=title)
+
+    def wake(self) -> None:
+        """A pass of the worker now: rows were released (a bulk send's)."""
+        self._wake.set()
 
     async def acknowledge(self, message: OutgoingMessage, wait: float) -> None:
         """Confirm an accepted message before it goes out: it waits for the gateway, or for its
@@ -350,8 +349,9 @@ class SendService:
 
     async def _claim_due(self) -> tuple[list[OutgoingMessage], bool]:
         """The rows this replica sends now: of the due rows not behind an older one to the same
-        recipient, the first of each line whose pacing slot is free (taken here), claimed with
-        one conditional update. Also whether more may be due."""
+        recipient, the first of each line whose pacing slot is free (taken here; a line whose
+        pace fits several slots in `Pacing.BURST` takes that many), claimed with one conditional
+        update. Also whether more may be due."""
         now = _now()
         due = (
             await OutgoingMessage.filter(status=MessageStatus.QUEUED, next_attempt_at__lte=now)
@@ -361,16 +361,18 @@ class SendService:
             .limit(WINDOW)
             .values("id", "chat_id", "origin")
         )
-        first: dict[int, dict[str, Any]] = {}
+        by_line: dict[int, list[dict[str, Any]]] = {}
         for row in due:
-            first.setdefault(int(row["chat_id"]), row)
+            by_line.setdefault(int(row["chat_id"]), []).append(row)
         ids: list[int] = []
-        for chat_id, row in first.items():
+        for chat_id, rows in by_line.items():
             if len(ids) == BATCH:
                 break
-            slot = await self.pacing.take(chat_id, spread=row["origin"] == Origin.BULK)
+            first = rows[: min(self.pacing.burst, BATCH - len(ids))]
+            bulk = first[0]["origin"] == Origin.BULK
+            slot = await self.pacing.take(chat_id, spread=bulk, count=len(first))
             if slot is not None:
-                ids.append(int(row["id"]))
+                ids += [int(row["id"]) for row in first]
                 self._wake_at(slot)  # the line's next message may go then
         if not ids:
             return [], False
@@ -575,6 +577,19 @@ class SendService:
             log.info("outbox: the user cannot be reached; status kept in the database")
         except UiUnavailable:
             log.info("outbox: Telegram is unavailable; status kept in the database")
+
+
+def counted_today() -> Q:
+    """The rows the daily cap counts: accepted in the last 24 hours (a bulk send's: released by
+    its bulk), not failed; a bulk's rows still held are not counted yet."""
+    return Q(created_at__gte=_now() - timedelta(days=1)) & ~Q(
+        status__in=(MessageStatus.FAILED, MessageStatus.HELD)
+    )
+
+
+async def used_today(chat_id: int) -> int:
+    """How much of the line's SEND_DAILY_CAP the last 24 hours used."""
+    return await OutgoingMessage.filter(counted_today(), chat_id=chat_id).count()
 
 
 async def mark_lost(chat: WhatsAppChat, reason: str) -> None:

@@ -67,6 +67,13 @@ COMMANDS: tuple[Command, ...] = (
         "Отправить ссылку на страницу (WhatsApp покажет превью)",
     ),
     Command(
+        "bulk",
+        "/bulk",
+        "/bulk",
+        "Send one text to a list of numbers, paced like a person, with a report",
+        "Разослать один текст по списку номеров, в темпе человека, с отчётом",
+    ),
+    Command(
         "code",
         "/code PHONE",
         "/code +7 987 274-50-52",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.storage.models import WhatsAppChat
+from bot.storage.models import BulkState, WhatsAppChat
 from bot.telegram.texts import t
 
 
@@ -39,6 +39,11 @@ DESK_ARGS = {
     "dta": f"{_ROW}:{_ROW}",
 }
 ACTIONS |= DESK_ARGS.keys()
+# Bulk sends: Start and Cancel (the preview, or the prompt for a list), Pause, Resume, Stop (asks),
+# Yes stop, No go on, Send again to the unknown; the argument is the bulk's id. "bn": a new one.
+BULK_ACTIONS = {"bgo", "bx", "bp", "br", "bs", "bs!", "bk", "ba"}
+ACTIONS |= BULK_ACTIONS | {"bn"}
+WITH_ID |= BULK_ACTIONS
 
 
 def parse(data: str | None) -> Press | None:
@@ -164,3 +169,60 @@ def desk_members(lang: str, members: list[tuple[int, str]]) -> InlineKeyboardMar
             for uid, name in members
         ]
     )
+
+
+def bulk_prompt(lang: str, bulk_id: int) -> InlineKeyboardMarkup:
+    return _one(t(lang, "btn_bulk_cancel"), f"bx:{bulk_id}")
+
+
+def bulk_preview(lang: str, bulk_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(t(lang, "btn_bulk_start"), callback_data=f"bgo:{bulk_id}"),
+                InlineKeyboardButton(t(lang, "btn_bulk_cancel"), callback_data=f"bx:{bulk_id}"),
+            ]
+        ]
+    )
+
+
+def bulk_controls(lang: str, bulk_id: int, state: BulkState) -> list[InlineKeyboardButton]:
+    """A running bulk's buttons: Pause or Resume, and Stop; while Stop asks, Yes and No."""
+    if state is BulkState.ASKING:
+        return [
+            InlineKeyboardButton(t(lang, "btn_bulk_stop_yes"), callback_data=f"bs!:{bulk_id}"),
+            InlineKeyboardButton(t(lang, "btn_bulk_stop_no"), callback_data=f"bk:{bulk_id}"),
+        ]
+    if state is BulkState.PAUSED:
+        first = InlineKeyboardButton(t(lang, "btn_bulk_resume"), callback_data=f"br:{bulk_id}")
+    else:
+        first = InlineKeyboardButton(t(lang, "btn_bulk_pause"), callback_data=f"bp:{bulk_id}")
+    return [first, InlineKeyboardButton(t(lang, "btn_bulk_stop"), callback_data=f"bs:{bulk_id}")]
+
+
+def bulk_progress(lang: str, bulk_id: int, state: BulkState) -> InlineKeyboardMarkup | None:
+    if not state.is_active:
+        return None
+    return InlineKeyboardMarkup([bulk_controls(lang, bulk_id, state)])
+
+
+def bulk_again(lang: str, bulk_id: int, unknown: int) -> InlineKeyboardMarkup:
+    return _one(t(lang, "btn_bulk_again", count=unknown), f"ba:{bulk_id}")
+
+
+def bulk_list(lang: str, rows: list[tuple[int, int, BulkState]]) -> InlineKeyboardMarkup:
+    """/bulk while bulks run: each bulk's buttons (`rows`: its id, its number in the list and
+    its state), and a new bulk send."""
+    keyboard = []
+    for bulk_id, number, state in rows:
+        keyboard.append(
+            [
+                InlineKeyboardButton(
+                    t(lang, "btn_bulk_item", number=number, action=button.text)[:60],
+                    callback_data=button.callback_data,
+                )
+                for button in bulk_controls(lang, bulk_id, state)
+            ]
+        )
+    keyboard.append([InlineKeyboardButton(t(lang, "btn_bulk_new"), callback_data="bn")])
+    return InlineKeyboardMarkup(keyboard)
