@@ -12,6 +12,7 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 from bot.services.desk import Answer, DeskService
 from bot.services.reply_targets import ReplyTarget, reply_target
 from bot.services.sender import Draft
+from bot.services.topics import TopicService
 from bot.storage.models import User
 from bot.telegram.files import has_unsupported_media
 from bot.telegram.handlers.common import (
@@ -35,10 +36,17 @@ STORE_WAIT_TRIES = 5
 class Messages:
     """Registered last: it takes whatever the other features did not."""
 
-    def __init__(self, connect: ConnectCommands, send: SendCommands, desk: DeskService) -> None:
+    def __init__(
+        self,
+        connect: ConnectCommands,
+        send: SendCommands,
+        desk: DeskService,
+        topics: TopicService | None = None,
+    ) -> None:
         self.connect = connect
         self.send = send
         self.desk = desk
+        self.topics = topics  # threads: how to write to someone is said differently
 
     def register(self, app: App) -> None:
         app.add_handler(MessageHandler(PRIVATE & filters.COMMAND, self.unknown_command))
@@ -68,7 +76,10 @@ class Messages:
         else:
             target, signed = found, text
         if target is None:
-            await reply(update, t(lang, "plain_text" if message.text else "not_text"))
+            if self.topics is not None and self.topics.enabled:
+                await reply(update, t(lang, "plain_text_threads"))
+            else:
+                await reply(update, t(lang, "plain_text" if message.text else "not_text"))
             return
         draft = Draft(
             target.recipient,

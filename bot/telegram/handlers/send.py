@@ -19,7 +19,8 @@ from bot.services.sender import (
     NoActiveChat,
     SendService,
 )
-from bot.storage.models import WhatsAppChat
+from bot.services.topics import TopicService
+from bot.storage.models import Origin, WhatsAppChat
 from bot.telegram.files import attachment
 from bot.telegram.handlers.common import (
     PRIVATE,
@@ -44,9 +45,12 @@ SEND_CAPTION = filters.CaptionRegex(re.compile(r"^/send(@\w+)?(\s|$)", re.IGNORE
 
 
 class SendCommands:
-    def __init__(self, sender: SendService, default_region: str) -> None:
+    def __init__(
+        self, sender: SendService, default_region: str, topics: TopicService | None = None
+    ) -> None:
         self.sender = sender
         self.region = default_region
+        self.topics = topics  # threads: what is sent from outside a topic is echoed in it
 
     def register(self, app: App) -> None:
         app.add_handler(CommandHandler("send", self.send, filters=PRIVATE))
@@ -153,6 +157,8 @@ class SendCommands:
         if queued.waiting_told or accepted.wait >= 2:
             await self.sender.acknowledge(queued, accepted.wait)
         await self.sender.release(queued)
+        if self.topics is not None and accepted.new and draft.origin is Origin.COMMAND:
+            await self.topics.echo(user, queued, message.message_thread_id)
 
     async def button(self, update: Update, context: Context) -> None:
         taken = await take_press(update)
