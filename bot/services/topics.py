@@ -415,12 +415,15 @@ class TopicService:
         if not self.enabled:
             return
         chat_id = await _desk_line(contact)
-        conversation = await conversation_of(member.id, chat_id, contact.contact)
         recent = list(
             await IncomingMessage.filter(chat_id=chat_id, conversation=contact.contact)
             .order_by("-id")
             .limit(RECENT)
         )[::-1]
+        if recent:  # named as the customer's messages name them (a group: the group's name)
+            conversation = await self.conversation_for(member.id, chat_id, recent[-1])
+        else:
+            conversation = await conversation_of(member.id, chat_id, contact.contact)
         try:
             had = conversation.topic_id
             thread = await self.topic_of(member, conversation, recent=recent)

@@ -421,3 +421,60 @@ async def test_a_person_who_blocked_the_bot_stalls_nobody_else(
     at_bob = await topic(telegram, OTHER_USER, "Ivan")
     await arrives(telegram, OTHER_USER, "to Bob 2", thread=at_bob.thread_id)
     assert telegram.topics(USER) == {}
+
+
+async def test_a_desk_take_and_transfer_move_the_conversation_between_topics(
+    bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
+) -> None:
+    from tests.e2e.test_desk import NAMES, THIRD, card, said, team
+
+    instance = await team(telegram, wappim)  # Ann's line; Bob and Carl joined
+    bob, ann = OTHER_USER, USER
+    wappim.receive(instance, phone=IVAN, body="Do you deliver?", sender_name="Maria")
+    cards = {u: await card(telegram, u, "Do you deliver?") for u in (ann, bob, THIRD)}
+    assert all(c.thread_id is None for c in cards.values())  # cards stay in the general part
+    telegram.press(bob, cards[bob].message_id, cards[bob].button_data("Take"))
+    # Bob's topic for Maria, with what she wrote so far.
+    at_bob = await topic(telegram, bob, "Maria")
+    header = await arrives(telegram, bob, "Write here to answer", thread=at_bob.thread_id)
+    assert "Do you deliver?" in header.content
+    wappim.receive(instance, phone=IVAN, body="Tomorrow at 5?", sender_name="Maria")
+    followup = await arrives(telegram, bob, "Tomorrow at 5?", thread=at_bob.thread_id)
+    assert "Transfer" in followup.buttons[0][0]
+    said(telegram, bob, "/desk signature on")
+    await card(telegram, bob, "signed")
+    telegram.send_text(bob, "Yes, at 5", thread=at_bob.thread_id, first_name=NAMES[bob])
+    await wait_until(lambda: wappim.sent, 10)
+    assert wappim.sent[-1].body == "Yes, at 5\n— Bob"
+
+    # Transfer to Ann: her topic, with the messages so far; one line in Bob's, then nothing.
+    telegram.press(bob, followup.message_id, followup.button_data("Transfer"))
+    chooser = await card(telegram, bob, "Hand it to", after=followup.message_id)
+    telegram.press(bob, chooser.message_id, chooser.button_data("Ann"))
+    at_ann = await topic(telegram, ann, "Maria")
+    ann_header = await arrives(telegram, ann, "Write here to answer", thread=at_ann.thread_id)
+    assert "Tomorrow at 5?" in ann_header.content
+    await arrives(telegram, bob, "Ann answers this customer now", thread=at_bob.thread_id)
+    wappim.receive(instance, phone=IVAN, body="Who is this?", sender_name="Maria")
+    await arrives(telegram, ann, "Who is this?", thread=at_ann.thread_id)
+    telegram.send_text(bob, "me again", thread=at_bob.thread_id, first_name=NAMES[bob])
+    await arrives(telegram, bob, "Ann answers this customer, not you", thread=at_bob.thread_id)
+    telegram.send_text(ann, "Ann here", thread=at_ann.thread_id, first_name=NAMES[ann])
+    await wait_until(lambda: wappim.sent[-1].body == "Ann here", 10)
+    assert not any(s.body == "me again" for s in wappim.sent)
+    assert not any("Who is this?" in m.content for m in telegram.messages(bob))
+
+    # Close: one line in Ann's topic; the next message waits in the queue again (cards).
+    last = telegram.messages(ann, thread=at_ann.thread_id)[-1]
+    owned = next(m for m in reversed(telegram.messages(ann, thread=at_ann.thread_id)) if m.buttons)
+    telegram.press(ann, owned.message_id, owned.button_data("Close"))
+    await arrives(
+        telegram,
+        ann,
+        "Closed. The customer's next message",
+        thread=at_ann.thread_id,
+        after=last.message_id,
+    )
+    wappim.receive(instance, phone=IVAN, body="one more thing", sender_name="Maria")
+    again = await card(telegram, THIRD, "one more thing")
+    assert again.thread_id is None and "Take" in again.buttons[0][0]
