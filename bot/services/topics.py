@@ -474,8 +474,14 @@ def line_label(line: WhatsAppChat) -> str:
 
 
 def _same_name(title: str, base: str) -> bool:
-    """`title` names the conversation as `base` does (perhaps with a line after it)."""
-    return title == base or title.startswith(base + SEP)
+    """`title` names the conversation as `base` does (perhaps with a line after it, perhaps cut
+    to 128 characters inside the separator)."""
+    if title == base:
+        return True
+    if not title.startswith(base):
+        return False
+    rest = title[len(base) :]
+    return rest.startswith(SEP) or (len(title) == MAX_TITLE and SEP.startswith(rest))
 
 
 def _copy_topic(source: Conversation, target: Conversation) -> None:
