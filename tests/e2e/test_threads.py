@@ -386,8 +386,34 @@ async def test_threads_off_keeps_the_flat_chat(
         assert shown.thread_id is None and telegram.topics(USER) == {}
         telegram.send_text(USER, "by reply", reply_to=shown.message_id)
         await arrives(telegram, USER, "Sent to +7 900 123-45-67", thread=0)
-        admin = await reply(telegram, USER, "/admin")
-        assert "admins" in admin.content  # not an admin here: nothing more to see
+    finally:
+        await running.stop()
+
+
+@pytest.mark.parametrize(
+    ("threaded", "setting", "says"),
+    [
+        (True, "auto", "Threads: on"),
+        (True, "off", "Threads: off (THREADS=off; Threaded Mode in @BotFather: on)"),
+        (False, "auto", "Threads: off (THREADS=auto; Threaded Mode in @BotFather: off)"),
+    ],
+    ids=["on", "off-by-setting", "off-in-botfather"],
+)
+async def test_admin_says_whether_threads_are_on(
+    telegram: FakeTelegram,
+    wappim: FakeWappim,
+    database_url: str,
+    tmp_path: Path,
+    setting: str,
+    says: str,
+) -> None:
+    settings = make_settings(
+        telegram, wappim, database_url, tmp_path, threads=setting, admin_user_ids=[USER]
+    )
+    running = RunningBot(settings, telegram)
+    await running.start()
+    try:
+        assert says in (await reply(telegram, USER, "/admin", "Usage")).content
     finally:
         await running.stop()
 
