@@ -46,6 +46,8 @@ T = TypeVar("T")
 
 # A message written in a topic: its progress as the bot's reaction on it.
 REACTIONS = {
+    MessageStatus.QUEUED: "✍",  # held back by pacing (shown only when the wait is long)
+    MessageStatus.SENDING: "✍",
     MessageStatus.SENT: "👍",  # the gateway took it
     MessageStatus.DELIVERED: "👌",
     MessageStatus.READ: "👀",
@@ -122,7 +124,8 @@ class TelegramTopics:
     ) -> None:
         chat_id = message.source_chat_id
         target = message.ui_message_id or message.source_message_id
-        emoji = REACTIONS.get(message.status)
+        waits = message.waiting_told and not message.status.is_final  # for the gateway: words
+        emoji = None if waits else REACTIONS.get(message.status)
         if emoji is not None:
             try:
                 await reach(
@@ -131,10 +134,6 @@ class TelegramTopics:
             except BadRequest as exc:  # the person deleted their message: nothing to mark
                 log.info("topics: no reaction on message %s (%s)", target, exc.message)
             return
-        if message.status in (MessageStatus.QUEUED, MessageStatus.SENDING) and not (
-            message.waiting_told
-        ):
-            return  # on its way: the reaction comes once the gateway took it
         text, again = status_text(message, lang, error, gateway)
         markup = keyboards.send_again_topic(lang, message.id) if again else None
         # A reply to the person's message lands in its topic (no thread id needed).

@@ -504,3 +504,22 @@ async def test_a_desk_take_and_transfer_move_the_conversation_between_topics(
     wappim.receive(instance, phone=IVAN, body="one more thing", sender_name="Maria")
     again = await card(telegram, THIRD, "one more thing")
     assert again.thread_id is None and "Take" in again.buttons[0][0]
+
+
+async def test_a_message_held_back_by_pacing_shows_a_writing_hand_first(
+    telegram: FakeTelegram, wappim: FakeWappim, database_url: str, tmp_path: Path
+) -> None:
+    # 20 a minute: a message right after another waits up to 3 s for its line's next slot.
+    settings = make_settings(telegram, wappim, database_url, tmp_path, send_rate_per_minute=20)
+    running = RunningBot(settings, telegram)
+    await running.start()
+    try:
+        instance = await link(telegram, wappim)
+        wappim.receive(instance, phone=IVAN, body="hi", sender_name="Ivan")
+        ivan = await topic(telegram, USER, "Ivan")
+        first = telegram.send_text(USER, "one", thread=ivan.thread_id)
+        await reaction(telegram, USER, first, "👍")
+        second = telegram.send_text(USER, "two", thread=ivan.thread_id)
+        assert await reaction(telegram, USER, second, "👍") == ["✍", "👍"]
+    finally:
+        await running.stop()
