@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -66,6 +67,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_TITLE = 128  # Telegram's limit for a topic's name
+# Direction overrides, isolates and control characters: in a name they could disguise the title.
+_UNSAFE = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\x00-\x1f\x7f]")
 WAIT_STEP = 0.05  # seconds between looks for a topic another replica is making
 RECENT = 5  # a desk customer's messages repeated in the taker's new topic
 SEP = " · "
@@ -457,7 +460,7 @@ class TopicService:
 def title_of(conversation: Conversation, line: str | None) -> str:
     """`NAME · +7 900 123-45-67`, a group `👥 NAME`, a phone alone while no name is known; then
     ` · LINE` when given; at most Telegram's 128 characters."""
-    name = " ".join((best_name(conversation) or "").split())
+    name = " ".join(_UNSAFE.sub(" ", best_name(conversation) or "").split())
     if conversation.peer.endswith("@g.us"):
         title = f"👥 {name or 'WhatsApp'}"
     else:
@@ -470,7 +473,8 @@ def title_of(conversation: Conversation, line: str | None) -> str:
 
 def line_label(line: WhatsAppChat) -> str:
     """A line as a topic's name shows it: its WhatsApp name, else its phone."""
-    return line.account_name or (pretty(line.account_phone) if line.account_phone else str(line.id))
+    name = " ".join(_UNSAFE.sub(" ", line.account_name or "").split())
+    return name or (pretty(line.account_phone) if line.account_phone else str(line.id))
 
 
 def _same_name(title: str, base: str) -> bool:

@@ -99,7 +99,7 @@ class TelegramTopics:
         text = t(
             lang,
             "topic_header",
-            name=clean_name(title_of(conversation, None)) or conversation.peer,
+            name=title_of(conversation, None),
             line=chat_label(lang, line),
         )
         if recent:

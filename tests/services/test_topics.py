@@ -205,6 +205,10 @@ def test_titles() -> None:
     )
     assert title_of(conversation(IVAN, "Ivan", "Vanya"), None) == "Vanya · +7 900 123-45-67"
     assert title_of(conversation("1203630@g.us", "Family"), None) == "👥 Family"
+    assert (
+        title_of(conversation(IVAN, "\u202eevil\u202c\nname"), None)
+        == "evil name · +7 900 123-45-67"
+    )
     assert title_of(conversation("1203630@g.us"), None) == "👥 WhatsApp"
     long = title_of(conversation(IVAN, "x" * 200), "Shop")
     assert len(long) == 128 and long == "x" * 128
