@@ -166,7 +166,9 @@ class TopicService:
         thread = await self._topic(user, conversation, gone=None)
         if thread is not None:
             try:
-                return await send(thread)
+                sent = await send(thread)
+                self._works()
+                return sent
             except TopicGone as exc:
                 log.info(
                     "threads: topic %s of conversation %s is gone (%s)",
@@ -258,11 +260,14 @@ class TopicService:
         conversation.topic_id, conversation.topic_title = thread, title
         conversation.topic_named_by_user = False
         log.info("threads: conversation %s has topic %s", conversation.id, thread)
+        self._works()
+        await self._header(user, conversation, line, recent)
+        return thread
+
+    def _works(self) -> None:
         if self._refused:
             log.info("threads: Telegram takes topics again")
             self._refused = False
-        await self._header(user, conversation, line, recent)
-        return thread
 
     async def _header(
         self,

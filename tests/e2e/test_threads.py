@@ -433,6 +433,14 @@ async def test_threaded_mode_switched_off_at_run_time_delivers_flat(
     telegram.set_threaded(True)  # and on again: later messages try topics again
     wappim.receive(instance, phone=IVAN, body="back in the topic", sender_name="Ivan")
     await arrives(telegram, USER, "back in the topic", thread=ivan.thread_id)
+    # A server fault on topic calls (tdlib/telegram-bot-api#847): flat, then topics again.
+    telegram.set_topic_outage(True)
+    wappim.receive(instance, phone=IVAN, body="during the outage", sender_name="Ivan")
+    assert (await arrives(telegram, USER, "during the outage")).thread_id is None
+    telegram.set_topic_outage(False)
+    wappim.receive(instance, phone=IVAN, body="after the outage", sender_name="Ivan")
+    await arrives(telegram, USER, "after the outage", thread=ivan.thread_id)
+    assert [t.thread_id for t in telegram.topics(USER).values()] == [ivan.thread_id]
 
 
 async def test_a_person_who_blocked_the_bot_stalls_nobody_else(
