@@ -133,6 +133,7 @@ async def test_three_members_share_a_line(
         assert "Take" in again.buttons[0][0]
 
 
+@FLAT_ONLY  # threaded: test_threads.py (desk, blocked)
 async def test_areas_transfer_and_removal(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:
@@ -184,6 +185,7 @@ async def test_desk_off_gives_everything_back_to_the_owner(
     await answer_to(telegram, USER, "/desk invite", "not a team desk")
 
 
+@FLAT_ONLY  # threaded: test_threads.py (desk, blocked)
 async def test_the_team_goes_on_when_the_owner_blocked_the_bot(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:

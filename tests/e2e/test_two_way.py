@@ -2,8 +2,9 @@
 groups, files), a plain reply answers through the line it came from, files go out with their
 bytes, /mute stops forwarding, and two people never see each other's messages.
 
-Most tests run twice: flat (as before threads) and threaded (the bot's Threaded Mode on: each
-conversation in its topic, where a reply lands too, and a reaction confirms what was sent)."""
+The exchanges threads change run twice: flat (as before threads) and threaded (the bot's Threaded
+Mode on: each conversation in its topic, where a reply lands too, and a reaction confirms what was
+sent); what test_threads.py covers in threaded mode runs flat only here."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ async def confirmed(telegram: FakeTelegram, user: int, said: int, phone: str) ->
         await incoming(telegram, user, f"Sent to {phone}", after=said)
 
 
+@FLAT_ONLY  # threaded: test_threads.py
 async def test_a_contacts_message_arrives_with_sender_and_exact_text(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:
@@ -94,6 +96,7 @@ async def test_history_and_own_messages_are_not_forwarded(
     assert not any("from before the link" in c or "typed on my phone" in c for c in contents)
 
 
+@FLAT_ONLY  # threaded: test_threads.py
 async def test_a_photo_and_a_voice_note_arrive_as_such_with_their_bytes(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:
@@ -135,6 +138,7 @@ async def test_a_reply_to_a_confirmation_goes_to_that_recipient(
     )
 
 
+@FLAT_ONLY  # threaded: test_threads.py
 async def test_a_photo_reply_goes_out_with_its_bytes(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:
@@ -207,6 +211,7 @@ async def test_mute_stops_forwarding_and_unmute_does_not_replay(
     assert rows == expected
 
 
+@FLAT_ONLY  # threaded: test_threads.py
 async def test_two_people_never_see_each_others_messages(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:

@@ -109,6 +109,7 @@ async def test_a_message_arrives_its_receipt_is_deleted_and_a_reply_quotes_it(
     ]
 
 
+@FLAT_ONLY  # threaded: test_threads.py (media)
 async def test_files_both_ways(
     green_bot: RunningBot, telegram: FakeTelegram, green: FakeGreenApi
 ) -> None:

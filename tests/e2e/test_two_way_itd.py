@@ -143,6 +143,7 @@ async def test_a_shared_line_goes_to_whoever_wrote_to_the_contact(
         assert len(telegram.topics(USER)) == len(telegram.topics(OTHER_USER)) == 1
 
 
+@FLAT_ONLY  # the link ITD fetches: no topic in it
 async def test_a_photo_goes_out_as_a_link_itd_fetches(
     server_bot: RunningBot, telegram: FakeTelegram, itd: FakeItd
 ) -> None:
