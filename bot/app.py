@@ -43,6 +43,7 @@ from bot.services.media_links import MediaLinks
 from bot.services.pacing import Pacing
 from bot.services.retry_policy import RetryPolicy
 from bot.services.sender import SendService
+from bot.services.topics import TopicService
 from bot.services.updates import UpdateLog
 from bot.storage.crypto import load_cipher
 from bot.storage.db import close_db, init_db
@@ -60,7 +61,9 @@ from bot.telegram.handlers.contacts import ContactCommands
 from bot.telegram.handlers.desk import DeskCommands
 from bot.telegram.handlers.messages import Messages
 from bot.telegram.handlers.send import SendCommands
+from bot.telegram.handlers.threads import ThreadCommands
 from bot.telegram.inbox import TelegramInbox
+from bot.telegram.topics import TelegramTopics
 from bot.telegram.updates import UpdateFeed
 from bot.telegram.views import TelegramViews
 from bot.telegram.webhook import HANDLED_UPDATES, webhook_routes
@@ -127,6 +130,7 @@ async def run(
     leases = Leases(settings.lease_seconds)
     feed = UpdateFeed(app, UpdateLog(leases))
     views = TelegramViews(app.bot)
+    topic_view = TelegramTopics(app.bot)
     lines = Lines(gateways, cipher, settings.default_gateway or settings.gateways[0])
     media_links = MediaLinks(settings.public_url)
     files = TelegramFiles(app.bot)
@@ -139,7 +143,7 @@ async def run(
     )
     sender = SendService(
         lines,
-        Confirmations(views, lines, claim_seconds=4 * settings.lease_seconds),
+        Confirmations(views, lines, claim_seconds=4 * settings.lease_seconds, topics=topic_view),
         views,
         files,
         media_links,
@@ -170,7 +174,9 @@ async def run(
     )
     chats = ChatService(lines, views, leases, check_interval=settings.link_check_interval)
     inbox = TelegramInbox(app.bot)
-    desk = DeskService(lines, inbox, TelegramDeskView(app.bot), allowed=settings.is_allowed)
+    # Threads: a topic per conversation (on or off is decided once Telegram answered getMe).
+    topics = TopicService(topic_view, inbox, sender, claim_seconds=settings.lease_seconds)
+    desk = DeskService(lines, inbox, TelegramDeskView(app.bot), topics, allowed=settings.is_allowed)
     hci = gateways.get("hci")
     hci_desks = (
         HciDesks(hci.client, desk, leases, poll_interval=settings.incoming_poll_interval)
@@ -179,7 +185,7 @@ async def run(
     )
     incoming = IncomingService(
         lines,
-        inbox,
+        topics,
         views,
         sender,
         desk,
@@ -188,7 +194,7 @@ async def run(
         push_server=settings.http_port is not None,
     )
     connect_commands = ConnectCommands(connect, settings.default_region, settings.is_admin)
-    send_commands = SendCommands(sender, settings.default_region)
+    send_commands = SendCommands(sender, settings.default_region, topics)
     bulk_commands = BulkCommands(bulks, files)
     for feature in (
         Gate(settings),
@@ -197,11 +203,13 @@ async def run(
         connect_commands,
         send_commands,
         bulk_commands,
+        # Before ChatCommands and Messages: /mute in a topic, and what is written in topics.
+        ThreadCommands(topics, send_commands, desk, connect_commands, settings.default_region),
         ChatCommands(chats, incoming),
-        ContactCommands(settings.default_region),
-        AdminCommands(settings, chats),
+        ContactCommands(settings.default_region, topics),
+        AdminCommands(settings, chats, topics),
         # Last: whatever the others did not take (a bulk's list or text first).
-        Messages(connect_commands, send_commands, desk, bulk_commands),
+        Messages(connect_commands, send_commands, desk, bulk_commands, topics),
     ):
         feature.register(app)
     readiness = Readiness()
@@ -228,6 +236,7 @@ async def run(
         if not await _reach_telegram(app, stop):
             return
         readiness.telegram_reached = True
+        topics.decide(settings.threads, bool(app.bot.bot.has_topics_enabled))
         webhook = settings.telegram_webhook_url
         if not webhook and not await _claim_polling(leases, stop):
             return

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     hci_controller_port: str | None = None
     # Replicas: how long a claim on a piece of work lasts unless renewed (seconds).
     lease_seconds: float = Field(30.0, gt=0)
+    # Threads: a Telegram topic per WhatsApp conversation in each person's chat with the bot.
+    # "auto": on when getMe reports has_topics_enabled (Threaded Mode in @BotFather); "off".
+    threads: Literal["auto", "off"] = "auto"
 
     @model_validator(mode="before")
     @classmethod
@@ -128,6 +131,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("default_region", mode="before")
     @classmethod

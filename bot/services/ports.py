@@ -18,6 +18,7 @@ from bot.services.bulk_list import ReportRow
 from bot.storage.models import (
     Bulk,
     BulkState,
+    Conversation,
     DeskArea,
     DeskContact,
     IncomingMessage,
@@ -40,6 +41,16 @@ class Undeliverable(Exception):
 
 class FileTooBig(Exception):
     """Telegram will not hand the bot a file this large (its 20 MB download limit)."""
+
+
+class TopicGone(Exception):
+    """The topic is no more (the person deleted it; Telegram said so, or put the message outside
+    it): the conversation needs a new one."""
+
+
+class TopicsOff(Exception):
+    """Telegram refuses topics in this chat right now (the owner turned Threaded Mode off, or a
+    server fault): deliver flat this time, try topics again next time."""
 
 
 class Outcome(enum.StrEnum):
@@ -106,9 +117,11 @@ class InboxView(Protocol):
         file: Download | None,
         problem: str,
         buttons: DeskButtons | None = None,
+        thread: int | None = None,
     ) -> int:
         """Show an incoming WhatsApp message; returns the Telegram message id. `file` is the
-        downloaded media (None for text, or when it could not be had: `problem` says why)."""
+        downloaded media (None for text, or when it could not be had: `problem` says why).
+        `thread`: in that topic (TopicGone when it is no more)."""
         ...
 
 
@@ -134,6 +147,57 @@ class DeskView(Protocol):
 
     async def handed(self, user_id: int, lang: str, contact: DeskContact, by: str) -> int:
         """The customer was transferred to this member by `by`."""
+        ...
+
+
+class Note(enum.StrEnum):
+    """A line the bot leaves in a conversation's topic when the conversation moves on."""
+
+    MOVED = "moved"  # the person made another topic its topic (bound it)
+    HANDED = "handed"  # a desk customer now answered by another member (`name`)
+    QUEUED = "queued"  # a desk customer back in an area's queue (`name`)
+    CLOSED = "closed"  # a desk conversation closed
+
+
+class TopicView(Protocol):
+    """Topics in a person's private chat with the bot (threaded mode). Every method may raise
+    UserUnreachable and UiUnavailable; those that address a topic, TopicGone."""
+
+    async def create(self, user_id: int, title: str) -> int:
+        """A new topic; its thread id. TopicsOff when Telegram refuses topics now."""
+        ...
+
+    async def rename(self, user_id: int, thread: int, title: str) -> None:
+        """TopicsOff as `create`; an unchanged title is no error."""
+        ...
+
+    async def header(
+        self,
+        user_id: int,
+        lang: str,
+        thread: int,
+        conversation: Conversation,
+        line: WhatsAppChat,
+        recent: list[IncomingMessage],
+    ) -> None:
+        """The first message of a new topic (it shows the topic in the client): who, on which
+        line, how to answer, and `recent` messages of the conversation (a desk's Take)."""
+        ...
+
+    async def note(
+        self, user_id: int, lang: str, thread: int, note: Note, name: str = ""
+    ) -> None: ...
+
+    async def echo(self, user_id: int, lang: str, thread: int, message: OutgoingMessage) -> None:
+        """What the person sent to the conversation from outside its topic (/send)."""
+        ...
+
+    async def progress(
+        self, message: OutgoingMessage, lang: str, error: GatewayError | None, gateway: str
+    ) -> None:
+        """Show the status of a message written in a topic: a reaction on the person's message
+        (`ui_message_id`, else `source_message_id`) while all goes well, a reply in words (with
+        Send again) when it failed or may not have gone out, or waits for the gateway."""
         ...
 
 

@@ -57,6 +57,7 @@ from bot.gateways.base import (
 from bot.logs import mask_phone
 from bot.metrics import MESSAGES
 from bot.services.confirmations import Confirmations
+from bot.services.conversations import conversation_of
 from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.media_links import MediaLinks
@@ -148,6 +149,8 @@ class Draft:
     media_is_link: bool = False
     file: TelegramFile | None = None
     quoted_id: str | None = None  # the incoming message this answers
+    origin: Origin = Origin.COMMAND  # where it was written: decides how its progress is shown
+    conversation_id: int | None = None  # its conversation (None: found or made by `accept`)
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,9 @@ class SendService:
         if await used_today(chat.id) >= self.daily_cap:
             raise DailyCapReached(self.daily_cap)
         file = draft.file
+        conversation_id = draft.conversation_id
+        if conversation_id is None:  # the address book learns whom the person writes to
+            conversation_id = (await conversation_of(user.id, chat.id, draft.recipient)).id
         try:
             message = await OutgoingMessage.create(
                 chat_id=chat.id,
@@ -233,6 +239,8 @@ class SendService:
                 file_name=file.name if file else None,
                 file_mime=file.mime if file else None,
                 quoted_id=draft.quoted_id,
+                origin=draft.origin,
+                conversation_id=conversation_id,
                 next_attempt_at=_now() + ACCEPT_GRACE,
                 source_chat_id=source_chat_id,
                 source_message_id=source_message_id,

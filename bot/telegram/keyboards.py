@@ -226,3 +226,21 @@ def bulk_list(lang: str, rows: list[tuple[int, int, BulkState]]) -> InlineKeyboa
         )
     keyboard.append([InlineKeyboardButton(t(lang, "btn_bulk_new"), callback_data="bn")])
     return InlineKeyboardMarkup(keyboard)
+
+
+# Threads: Send again under a failed message written in a topic (a new outbox row), and the
+# choice of a conversation for a topic the person made (the conversation's row id).
+TOPIC_ACTIONS = {"tagain", "tbind"}
+ACTIONS |= TOPIC_ACTIONS
+WITH_ID |= TOPIC_ACTIONS
+
+
+def send_again_topic(lang: str, message_id: int) -> InlineKeyboardMarkup:
+    return _one(t(lang, "btn_send_again"), f"tagain:{message_id}")
+
+
+def topic_choices(choices: list[tuple[int, str]]) -> InlineKeyboardMarkup:
+    """One button per conversation that could be the topic's."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label[:60], callback_data=f"tbind:{cid}")] for cid, label in choices]
+    )

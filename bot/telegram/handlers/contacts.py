@@ -8,6 +8,7 @@ from telegram.ext import CommandHandler
 
 from bot.services.conversations import contacts, conversation_of, set_name, with_peer
 from bot.services.phones import PhoneError, split_recipient
+from bot.services.topics import TopicService
 from bot.storage.models import Conversation, User, WhatsAppChat
 from bot.telegram.handlers.common import (
     PRIVATE,
@@ -27,8 +28,9 @@ SHOWN = 40  # contacts listed in one answer (a Telegram message holds 4096 chara
 
 
 class ContactCommands:
-    def __init__(self, default_region: str) -> None:
+    def __init__(self, default_region: str, topics: TopicService) -> None:
         self.region = default_region
+        self.topics = topics  # a contact's topic takes the name the person gives
 
     def register(self, app: App) -> None:
         app.add_handler(CommandHandler("contacts", self.list_contacts, filters=PRIVATE))
@@ -68,7 +70,8 @@ class ContactCommands:
             return
         rest = after_command(message.text)
         topic = message.message_thread_id if message.is_topic_message else None
-        named = await self._in_topic(user, topic) if topic else []
+        in_topic = await self.topics.conversation_in(user.id, topic) if topic else None
+        named = [in_topic] if in_topic else []
         if named:
             name = rest
         else:
@@ -82,6 +85,7 @@ class ContactCommands:
             raise UsageError("name", t(lang, "name_missing"))
         for conversation in named:
             await set_name(conversation, name)
+            await self.topics.refresh_title(conversation)
         await reply(update, t(lang, "name_done", label=contact_label(lang, named[0])))
 
     def _phone_and_name(self, lang: str, rest: str) -> tuple[str, str]:
@@ -93,10 +97,6 @@ class ContactCommands:
         except PhoneError as exc:
             raise UsageError("name", phone_problem(lang, exc, self.region)) from None
         return phone.digits, name
-
-    @staticmethod
-    async def _in_topic(user: User, topic: int) -> list[Conversation]:
-        return list(await Conversation.filter(user_id=user.id, topic_id=topic))
 
     @staticmethod
     async def _new(user: User, peer: str) -> list[Conversation]:

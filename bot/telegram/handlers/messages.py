@@ -13,6 +13,7 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 from bot.services.desk import Answer, DeskService
 from bot.services.reply_targets import ReplyTarget, reply_target
 from bot.services.sender import Draft
+from bot.services.topics import TopicService
 from bot.storage.models import User
 from bot.telegram.files import has_unsupported_media
 from bot.telegram.handlers.bulk import BulkCommands
@@ -38,12 +39,18 @@ class Messages:
     """Registered last: it takes whatever the other features did not."""
 
     def __init__(
-        self, connect: ConnectCommands, send: SendCommands, desk: DeskService, bulk: BulkCommands
+        self,
+        connect: ConnectCommands,
+        send: SendCommands,
+        desk: DeskService,
+        bulk: BulkCommands,
+        topics: TopicService | None = None,
     ) -> None:
         self.connect = connect
         self.send = send
         self.desk = desk
         self.bulk = bulk
+        self.topics = topics  # threads: how to write to someone is said differently
 
     def register(self, app: App) -> None:
         app.add_handler(MessageHandler(PRIVATE & filters.COMMAND, self.unknown_command))
@@ -75,7 +82,10 @@ class Messages:
         else:
             target, signed = found, text
         if target is None:
-            await reply(update, t(lang, "plain_text" if message.text else "not_text"))
+            if self.topics is not None and self.topics.enabled:
+                await reply(update, t(lang, "plain_text_threads"))
+            else:
+                await reply(update, t(lang, "plain_text" if message.text else "not_text"))
             return
         draft = Draft(
             target.recipient,

@@ -20,7 +20,8 @@ from bot.services.sender import (
     NoActiveChat,
     SendService,
 )
-from bot.storage.models import Conversation, WhatsAppChat
+from bot.services.topics import TopicService
+from bot.storage.models import Conversation, Origin, WhatsAppChat
 from bot.telegram import keyboards
 from bot.telegram.files import attachment
 from bot.telegram.handlers.common import (
@@ -47,9 +48,12 @@ SEND_CAPTION = filters.CaptionRegex(re.compile(r"^/send(@\w+)?(\s|$)", re.IGNORE
 
 
 class SendCommands:
-    def __init__(self, sender: SendService, default_region: str) -> None:
+    def __init__(
+        self, sender: SendService, default_region: str, topics: TopicService | None = None
+    ) -> None:
         self.sender = sender
         self.region = default_region
+        self.topics = topics  # threads: what is sent from outside a topic is echoed in it
 
     def register(self, app: App) -> None:
         app.add_handler(CommandHandler("send", self.send, filters=PRIVATE))
@@ -119,7 +123,12 @@ class SendCommands:
         self, update: Update, context: Context, conversation: Conversation, text: str
     ) -> None:
         chat = await WhatsAppChat.get(id=conversation.chat_id)  # type: ignore[attr-defined]
-        draft = Draft(conversation.peer, text, recipient_name=best_name(conversation))
+        draft = Draft(
+            conversation.peer,
+            text,
+            recipient_name=best_name(conversation),
+            conversation_id=conversation.id,
+        )
         await self.queue(update, context, draft, chat)
 
     async def send_attachment(self, update: Update, context: Context) -> None:
@@ -203,6 +212,8 @@ class SendCommands:
         if queued.waiting_told or accepted.wait >= 2:
             await self.sender.acknowledge(queued, accepted.wait)
         await self.sender.release(queued)
+        if self.topics is not None and accepted.new and draft.origin is Origin.COMMAND:
+            await self.topics.echo(user, queued, message.message_thread_id)
 
     async def button(self, update: Update, context: Context) -> None:
         taken = await take_press(update)
