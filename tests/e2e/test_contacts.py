@@ -1,10 +1,13 @@
-"""The address book through the real bot (topics off, as by default): everyone who wrote or was
-written to is a contact with WhatsApp's name; /contacts lists them, /send NAME finds one (buttons
-when several match, keeping the text), and /name gives a contact the person's own name."""
+"""The address book through the real bot: everyone who wrote or was written to is a contact with
+WhatsApp's name; /contacts lists them, /send NAME finds one (buttons when several match, keeping
+the text), and /name gives a contact the person's own name (in threaded mode: typed in the
+contact's topic, it renames the topic). Topics are off unless a test says otherwise."""
 
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 
 from tests.conftest import USER, RunningBot, in_thread, reply, wait_until
 from tests.e2e.test_send import link
@@ -103,3 +106,25 @@ async def test_name_without_a_number_or_a_name_is_a_usage_error(
     assert "topic" in where.content and "/name +7 987 274-50-52" in where.content
     missing = await reply(telegram, USER, "/name +7 900 123-45-67", "Usage")
     assert "name is missing" in missing.content
+
+
+@pytest.mark.parametrize("threaded", [True])
+async def test_name_in_a_topic_renames_its_topic_and_send_name_is_echoed_there(
+    bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim, threaded: bool
+) -> None:
+    instance = await link(telegram, wappim)
+    wappim.receive(instance, phone=IVAN, body="hello from Ivan", sender_name="Ivan Petrov")
+    topic = await in_thread(telegram.wait_topic, USER, "Ivan Petrov")
+    await in_thread(telegram.wait_message, USER, "hello from Ivan", thread=topic.thread_id)
+    asked = telegram.send_text(USER, "/name Baker Ivan", thread=topic.thread_id)
+    await in_thread(telegram.wait_message, USER, "Named", after=asked, timeout=10)
+    await wait_until(
+        lambda: telegram.topics(USER)[topic.thread_id].name == "Baker Ivan · +7 900 123-45-67", 10
+    )
+    assert len(telegram.topics(USER)) == 1  # renamed, not a new topic
+    sent = telegram.send_text(USER, "/send baker Bread is ready")  # in the general part
+    await wait_until(lambda: any(m.body == "Bread is ready" for m in wappim.sent), 10)
+    echoed = await in_thread(
+        telegram.wait_message, USER, "Bread is ready", thread=topic.thread_id, after=sent
+    )
+    assert echoed.thread_id == topic.thread_id
