@@ -129,7 +129,8 @@ async def accepted(count: int, label: str, first_id: int) -> list[OutgoingMessag
     rows = [
         OutgoingMessage(
             chat_id=chats[n % len(chats)]["id"],
-            recipient=f"7987{n:07d}",  # one each: a recipient's messages go out one by one
+            # One recipient each (a recipient's messages go out one by one), new in every phase.
+            recipient=f"79{first_id % 97:02d}{n:07d}",
             text=f"{label} {n}",
             next_attempt_at=later,
             source_chat_id=chats[n % len(chats)]["owner_id"],
