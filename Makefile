@@ -18,7 +18,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check bot tests bench
 	$(VENV)/bin/mypy bot
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 4
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

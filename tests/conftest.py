@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -59,17 +62,66 @@ def wappim() -> Iterator[FakeWappim]:
     fake.stop()
 
 
-@pytest.fixture
-async def database_url(tmp_path: Path) -> AsyncIterator[str]:
+def _migrate(database_url: str) -> None:
+    """Run the bot's migrations in a process of its own (Tortoise's state stays out of ours)."""
+    code = "import asyncio, sys; from bot.storage.db import init_db, close_db\n"
+    code += "async def main():\n    await init_db(sys.argv[1])\n    await close_db()\n"
+    code += "asyncio.run(main())"
+    subprocess.run([sys.executable, "-c", code, database_url], check=True)
+
+
+def _postgres(server: str, *statements: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        admin = await asyncpg.connect(server)
+        try:
+            for statement in statements:
+                await admin.execute(statement)
+        finally:
+            await admin.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The schema, made once per test process and copied for each test: the migrations cost
+    almost a second of CPU, most of the suite's time if every test ran them."""
     server = os.environ.get("TEST_DATABASE_URL", "")
     if not server.startswith("postgres"):
-        yield f"sqlite://{tmp_path}/db/bot.sqlite3"
+        path = tmp_path_factory.mktemp("template") / "bot.sqlite3"
+        _migrate(f"sqlite://{path}")
+        yield str(path)
+        return
+    name = f"template_{uuid.uuid4().hex[:12]}"
+    _postgres(server, f'CREATE DATABASE "{name}"')
+    _migrate(server.rsplit("/", 1)[0] + "/" + name)
+    yield name
+    _postgres(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_template: str
+) -> AsyncIterator[str]:
+    """A database of the test's own, migrated; empty for a test marked `empty_database` (one
+    that checks the migrations themselves)."""
+    empty = request.node.get_closest_marker("empty_database") is not None
+    server = os.environ.get("TEST_DATABASE_URL", "")
+    if not server.startswith("postgres"):
+        path = tmp_path / "db" / "bot.sqlite3"
+        if not empty:
+            path.parent.mkdir()
+            shutil.copyfile(migrated_template, path)
+        yield f"sqlite://{path}"
         return
     import asyncpg  # a fresh database per test on the CI PostgreSQL
 
     name = f"test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    template = "" if empty else f' TEMPLATE "{migrated_template}"'
+    await admin.execute(f'CREATE DATABASE "{name}"{template}')
     await admin.close()
     yield server.rsplit("/", 1)[0] + "/" + name
     admin = await asyncpg.connect(server)

@@ -450,8 +450,6 @@ async def test_readiness_names_the_problem_in_one_line(tmp_path: Path, database_
     def isolated(url: str, telegram_reached: bool) -> Awaitable[str | None]:
         return asyncio.create_task(problem(url, telegram_reached))
 
-    if database_url.startswith("sqlite://"):
-        Path(database_url.removeprefix("sqlite://")).parent.mkdir(parents=True)
     gone = f"sqlite://{tmp_path}/no/such/folder/bot.sqlite3"
     assert await isolated(gone, True) == "the database does not answer (OperationalError)"
     assert await isolated(database_url, False) == "Telegram has not been reached yet"

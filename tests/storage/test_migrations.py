@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate
 
@@ -12,6 +13,7 @@ from bot.storage.db import close_db, init_db, tortoise_config
 from bot.storage.models import OutgoingMessage, User, WhatsAppChat
 
 
+@pytest.mark.empty_database
 async def test_a_database_from_the_first_release_upgrades_with_its_rows(database_url: str) -> None:
     # The schema of the first release, with one user, one chat and one message, in plain SQL
     # (today's models have columns that schema lacks).
@@ -77,8 +79,6 @@ async def test_every_unique_key_and_index_of_the_models_is_in_the_migrated_datab
 ) -> None:
     # A migration that rebuilds a table (SQLite's way of altering a column) once dropped the
     # outbox's unique key on the Telegram message, which makes a /send handled twice send once.
-    if database_url.startswith("sqlite://"):
-        Path(database_url.removeprefix("sqlite://")).parent.mkdir(parents=True)
     await init_db(database_url)
     try:
         for model in Tortoise.apps["models"].values():

@@ -41,7 +41,9 @@ def test_configured_key_is_used(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["short", "x" * 44, Fernet.generate_key().decode()[:-2]], ids=["short", "not-base64", "cut"]
+    "key",
+    ["short", "x" * 44, Fernet.generate_key().decode()[:-2]],
+    ids=["short", "not-base64", "cut"],
 )
 def test_invalid_configured_key_has_a_helpful_message(tmp_path: Path, key: str) -> None:
     with pytest.raises(ValueError) as caught:
