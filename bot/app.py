@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from telegram import BotCommand
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
-from telegram.ext import AIORateLimiter, Application, Defaults, Updater
+from telegram.ext import Application, Defaults, Updater
 
 from bot.config import Settings
 from bot.gateways.hci import HciGateway
@@ -54,6 +54,7 @@ from bot.telegram.handlers.desk import DeskCommands
 from bot.telegram.handlers.messages import Messages
 from bot.telegram.handlers.send import SendCommands
 from bot.telegram.inbox import TelegramInbox
+from bot.telegram.rate_limiter import PriorityRateLimiter
 from bot.telegram.updates import UpdateFeed
 from bot.telegram.views import TelegramViews
 from bot.telegram.webhook import HANDLED_UPDATES, webhook_routes
@@ -110,8 +111,8 @@ async def run(
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .updater(None)  # updates reach the handlers through UpdateFeed (stored first)
     )
-    if rate_limit:
-        builder.rate_limiter(AIORateLimiter(max_retries=3))
+    if rate_limit:  # Telegram's ~30 calls a second, answers first
+        builder.rate_limiter(PriorityRateLimiter(max_retries=3))
     app = builder.build()
     leases = Leases(settings.lease_seconds)
     feed = UpdateFeed(app, UpdateLog(leases))

@@ -7,7 +7,8 @@
 - Updates left by a replica that died (or by this process's previous run) are taken over and
   handled by `_sweep`, once a second.
 
-Handlers run concurrently (as `concurrent_updates` would), at most MAX_AT_ONCE at a time.
+Handlers run concurrently (as `concurrent_updates` would), at most MAX_AT_ONCE at a time. What a
+handler sends counts as an answer (first in the rate limiter's line, `answering`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from telegram import Update
 
 from bot.services.updates import UpdateLog
+from bot.telegram.rate_limiter import answering
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,7 @@ class UpdateFeed:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, update: Update) -> None:
+        answering()
         async with self._slots:
             # Errors of handlers go to the Application's error handler; it returns once done.
             await self.application.process_update(update)
