@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ from bot.config import Settings
 from bot.gateways.hci import HciGateway
 from bot.gateways.registry import build_gateways
 from bot.logs import secrets
+from bot.services.admission import Admission, Pace
 from bot.services.chats import ChatService
 from bot.services.confirmations import Confirmations
 from bot.services.connect import ConnectService
@@ -54,6 +56,7 @@ from bot.telegram.handlers.desk import DeskCommands
 from bot.telegram.handlers.messages import Messages
 from bot.telegram.handlers.send import SendCommands
 from bot.telegram.inbox import TelegramInbox
+from bot.telegram.queue_view import TelegramQueue
 from bot.telegram.rate_limiter import PriorityRateLimiter
 from bot.telegram.updates import UpdateFeed
 from bot.telegram.views import TelegramViews
@@ -74,11 +77,19 @@ class StartupError(Exception):
 
 
 async def run(
-    settings: Settings, stop: asyncio.Event | None = None, *, rate_limit: bool = True
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    rate_limit: bool = True,
+    pace: Pace | None = None,
 ) -> None:
     """Run the bot until `stop` is set (or SIGINT/SIGTERM). `rate_limit=False` drops the limiter
     that keeps the bot under Telegram's 30 calls a second: only benchmarks of the bot itself
-    (bench/) do that; it is not a setting."""
+    (bench/) do that, and then the connect queue admits everybody at once. `pace`: how fast the
+    connect queue moves (tests shrink it). Neither is a setting."""
+    pace = pace or Pace()
+    if not rate_limit:
+        pace = replace(pace, unpaced=True)
     stop = stop or _stop_on_signals()
     token = settings.telegram_bot_token.get_secret_value()
     secrets.add(token, urlsplit(settings.database_url).password)
@@ -111,18 +122,33 @@ async def run(
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .updater(None)  # updates reach the handlers through UpdateFeed (stored first)
     )
-    if rate_limit:  # Telegram's ~30 calls a second, answers first
-        builder.rate_limiter(PriorityRateLimiter(max_retries=3))
+    # Telegram's ~30 calls a second, answers first (see bot.telegram.rate_limiter).
+    limiter = (
+        PriorityRateLimiter(pace.telegram_rate, pace.connect_share, max_retries=3)
+        if rate_limit
+        else None
+    )
+    if limiter is not None:
+        builder.rate_limiter(limiter)
     app = builder.build()
     leases = Leases(settings.lease_seconds)
     feed = UpdateFeed(app, UpdateLog(leases))
     views = TelegramViews(app.bot)
     lines = Lines(gateways, cipher, settings.default_gateway or settings.gateways[0])
     media_links = MediaLinks(settings.public_url)
+    admission = Admission(
+        TelegramQueue(app.bot, limiter),
+        leases,
+        pace,
+        max_lines=settings.max_lines_per_user,
+        connects_per_hour=settings.connects_per_hour,
+        exempt=settings.is_admin,
+    )
     connect = ConnectService(
         lines,
         views,
         leases,
+        admission,
         poll_interval=settings.status_poll_interval,
         timeout=settings.connect_timeout,
     )
