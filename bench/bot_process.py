@@ -2,9 +2,11 @@
 
 It is `python -m bot` with two differences that only a benchmark wants: `--no-rate-limit` runs
 the bot without python-telegram-bot's limiter (which keeps it under Telegram's 30 calls a second,
-so with it a benchmark would measure Telegram's limit instead of the bot), and at exit it prints
-one JSON line on stdout with this process's peak RSS and CPU time. Settings come from the
-environment only (no `.env`); SIGTERM stops it cleanly.
+so with it a benchmark would measure Telegram's limit instead of the bot; the connect queue then
+admits everybody at once, unless `--pace JSON` gives it a pace, the fields of
+`bot.services.admission.Pace`), and at exit it prints one JSON line on stdout with this process's
+peak RSS and CPU time. Settings come from the environment only (no `.env`); SIGTERM stops it
+cleanly.
 """
 
 from __future__ import annotations
@@ -20,15 +22,18 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 from bot.app import run
 from bot.config import Settings
 from bot.logs import setup_logging
+from bot.services.admission import Pace
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-rate-limit", action="store_true")
+    parser.add_argument("--pace", help="the connect queue's pace, JSON (bot.services.admission)")
     args = parser.parse_args()
     settings = Settings(_env_file=None)  # type: ignore[call-arg]  # from the environment
     setup_logging(settings.log_level)
-    asyncio.run(run(settings, rate_limit=not args.no_rate_limit))
+    pace = Pace(**json.loads(args.pace)) if args.pace else None
+    asyncio.run(run(settings, rate_limit=not args.no_rate_limit, pace=pace))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     summary = {
         "peak_rss_mib": usage.ru_maxrss / 1024,  # Linux reports KiB

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -70,6 +69,7 @@ log = logging.getLogger(__name__)
 
 TELEGRAM_RETRY_MAX = 30.0  # seconds between attempts to reach Telegram at start, at most
 POLLING_LEASE = "telegram-polling"  # held by the one replica that calls getUpdates
+GATEWAY_START = 2.0  # seconds a gateway takes to show a fresh line's QR, about (wapp.im's loading)
 
 
 class StartupError(Exception):
@@ -85,11 +85,10 @@ async def run(
 ) -> None:
     """Run the bot until `stop` is set (or SIGINT/SIGTERM). `rate_limit=False` drops the limiter
     that keeps the bot under Telegram's 30 calls a second: only benchmarks of the bot itself
-    (bench/) do that, and then the connect queue admits everybody at once. `pace`: how fast the
-    connect queue moves (tests shrink it). Neither is a setting."""
-    pace = pace or Pace()
-    if not rate_limit:
-        pace = replace(pace, unpaced=True)
+    (bench/) do that, and then the connect queue admits everybody at once unless `pace` says
+    otherwise. `pace`: how fast the connect queue moves (tests shrink it). Neither is a
+    setting."""
+    pace = pace or Pace(unpaced=not rate_limit)
     stop = stop or _stop_on_signals()
     token = settings.telegram_bot_token.get_secret_value()
     secrets.add(token, urlsplit(settings.database_url).password)
@@ -143,6 +142,7 @@ async def run(
         max_lines=settings.max_lines_per_user,
         connects_per_hour=settings.connects_per_hour,
         exempt=settings.is_admin,
+        lead=GATEWAY_START + settings.status_poll_interval,
     )
     connect = ConnectService(
         lines,

@@ -125,13 +125,17 @@ class Admission:
         max_lines: int,
         connects_per_hour: int,
         exempt: Callable[[int], bool],
+        lead: float = 0.0,
     ) -> None:
+        """`lead`: seconds from a turn to its QR, about (the gateway starts the line, and the
+        connect flow polls its status: the QR comes with a poll)."""
         self.view = view
         self.leases = leases
         self.pace = pace
         self.max_lines = max_lines
         self.connects_per_hour = connects_per_hour
         self.exempt = exempt
+        self.lead = lead
         self._wake = asyncio.Event()
         self._telling: set[int] = set()  # tickets whose photo or edit is on its way
         self._tasks: set[asyncio.Task[None]] = set()
@@ -337,7 +341,7 @@ class Admission:
         for place, (ticket, chat, message, told, told_at, created, lang) in enumerate(rows, 1):
             if ticket in self._telling:
                 continue
-            wait = pace.wait(place)
+            wait = pace.wait(place) + self.lead  # until the QR
             if message is None:
                 waited = (now - created).total_seconds()
                 if room > 0 and waited + wait > pace.tell_after:
@@ -345,13 +349,13 @@ class Admission:
                     self._tell(ticket, self._show(ticket, chat, lang, place, wait))
             elif (
                 told != place
-                and wait > 2 * within
+                and wait - self.lead > 2 * within
                 and (told_at is None or (now - told_at).total_seconds() >= pace.edit_every)
             ):
                 edits.append((told_at or created, ticket, chat, message, lang, place))
         edits.sort()
         for _, ticket, chat, message, lang, place in edits[: max(0, room)]:
-            wait = pace.wait(place)
+            wait = pace.wait(place) + self.lead
             self._tell(ticket, self._move(ticket, chat, message, lang, place, wait, within))
 
     def _tell(self, ticket: int, telling: Coroutine[Any, Any, None]) -> None:
