@@ -280,6 +280,28 @@ class FakesHost:
     def pending_updates(self) -> int:
         return len(self.telegram.pending_updates)
 
+    def send_document(self, user: int, data: bytes, name: str) -> int:
+        """The person sends a file; its message id."""
+        return self.telegram.send_document(user, data, name, mime_type="text/csv")
+
+    def press_button(self, user: int, message_id: int, label: str) -> float:
+        """The person taps a button of the bot's message; when (monotonic)."""
+        at = time.monotonic()
+        self.telegram.press_button(user, message_id, label)
+        return at
+
+    def message_with(self, user: int, contains: str, after: int = 0) -> int | None:
+        """The id of the bot's first message in the chat after `after` whose text (now or
+        once) contains `contains`, if any."""
+        for message in self.telegram.messages(user):
+            texts = [h.get("text") or h.get("caption") or "" for h in message.history]
+            if message.message_id > after and any(contains in text for text in texts):
+                return message.message_id
+        return None
+
+    def message_text(self, user: int, message_id: int) -> str:
+        return self.telegram.message(user, message_id).content
+
     # --- wapp.im
 
     def link(self, count: int) -> list[tuple[int, str]]:

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +104,8 @@ class BotSummary:
 
 
 class BotProcess:
-    """`python -m bench.bot_process` (or another module) with `env`; stderr goes to a log file."""
+    """`python -m bench.bot_process` (or another module) with `env` and `args`; stderr goes to a
+    log file."""
 
     def __init__(
         self,
@@ -114,9 +115,10 @@ class BotProcess:
         module: str = "bench.bot_process",
         log: Path | None = None,
         pace: dict[str, Any] | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.env = {**os.environ, "PTB_TIMEDELTA": "true", **env}
-        self.args = [sys.executable, "-m", module]
+        self.args = [sys.executable, "-m", module, *args]
         if not rate_limit:
             self.args.append("--no-rate-limit")
         if pace is not None:  # bench.bot_process: the connect queue's pace

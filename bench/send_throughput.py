@@ -12,8 +12,9 @@
       request reaching the emulator (one clock for both processes), p50/p99;
     - throughput: `--messages` released at once; messages a second from the first release to
       the last request;
-    - the floor: a bare `httpx.AsyncClient` loop posting the same sendMessage requests to the
-      same emulator, as many at a time as the driver's pool allows (50).
+    - the floor: a bare `httpx.AsyncClient` loop over the bot's transport (`bot/transport.py`)
+      posting the same sendMessage requests to the same emulator, as many at a time as the
+      driver's pool allows (50).
 (b) End to end through Telegram: USERS people, each with a linked line, send SENDS /send each at
     the same moment, to the real bot (`python -m bench.bot_process`, with its rate limiter, which
     keeps it under Telegram's 30 calls a second). Reported: Bot API calls per /send (from the
@@ -69,6 +70,7 @@ from bot.storage.db import close_db, init_db
 from bot.storage.models import OutgoingMessage, User, WhatsAppChat
 from bot.telegram.files import TelegramFiles
 from bot.telegram.views import TelegramViews
+from bot.transport import AiohttpTransport
 from tests.fakes.wappim import TASK_TOKEN
 
 FIRST_USER = 30_000  # the Telegram id of the first line's owner; one owner per line
@@ -265,14 +267,16 @@ async def outbox(
 
 
 async def bare_loop(fakes: FakesProcess, spares: list[tuple[int, str]], count: int) -> float:
-    """The floor: the same sendMessage requests from a bare client, POOL at a time."""
+    """The floor: the same sendMessage requests from a bare client with the bot's own transport
+    (`bot/transport.py` under httpx), POOL at a time."""
     before = await fakes.acall("sent_count")
     tokens = dict(spares)
     instances = [instance for instance, _ in spares]
+    limits = httpx.Limits(max_connections=POOL, max_keepalive_connections=20)
     async with httpx.AsyncClient(
         base_url=fakes.addresses.wapp_url + "/",
         headers={"X-Tasktest-Token": TASK_TOKEN},
-        limits=httpx.Limits(max_connections=POOL, max_keepalive_connections=20),
+        transport=AiohttpTransport(limits=limits),
     ) as http:
         queue: asyncio.Queue[int] = asyncio.Queue()
         for n in range(count):

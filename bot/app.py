@@ -17,16 +17,20 @@ import signal
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 from telegram import BotCommand
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, Defaults, Updater
+from telegram.request import HTTPXRequest
 
 from bot.config import Settings
 from bot.gateways.hci import HciGateway
 from bot.gateways.registry import build_gateways
 from bot.logs import secrets
 from bot.services.admission import Admission, Pace
+from bot.services.bulk import BulkService
+from bot.services.bulk_runner import BulkRunner
 from bot.services.chats import ChatService
 from bot.services.confirmations import Confirmations
 from bot.services.connect import ConnectService
@@ -40,26 +44,33 @@ from bot.services.media_links import MediaLinks
 from bot.services.pacing import Pacing
 from bot.services.retry_policy import RetryPolicy
 from bot.services.sender import SendService
+from bot.services.topics import TopicService
 from bot.services.updates import UpdateLog
 from bot.storage.crypto import load_cipher
 from bot.storage.db import close_db, init_db
+from bot.telegram.bulk_view import TelegramBulkView
 from bot.telegram.commands import COMMANDS
 from bot.telegram.desk_cards import TelegramDeskView
 from bot.telegram.files import TelegramFiles
 from bot.telegram.handlers.admin import AdminCommands
 from bot.telegram.handlers.basics import Basics
+from bot.telegram.handlers.bulk import BulkCommands
 from bot.telegram.handlers.chats import ChatCommands
 from bot.telegram.handlers.common import Gate
 from bot.telegram.handlers.connect import ConnectCommands
+from bot.telegram.handlers.contacts import ContactCommands
 from bot.telegram.handlers.desk import DeskCommands
 from bot.telegram.handlers.messages import Messages
 from bot.telegram.handlers.send import SendCommands
+from bot.telegram.handlers.threads import ThreadCommands
 from bot.telegram.inbox import TelegramInbox
 from bot.telegram.queue_view import TelegramQueue
 from bot.telegram.rate_limiter import PriorityRateLimiter
+from bot.telegram.topics import TelegramTopics
 from bot.telegram.updates import UpdateFeed
 from bot.telegram.views import TelegramViews
 from bot.telegram.webhook import HANDLED_UPDATES, webhook_routes
+from bot.transport import AiohttpTransport
 from bot.web.health import health_routes
 from bot.web.hooks import hook_routes
 from bot.web.media import media_routes
@@ -67,6 +78,7 @@ from bot.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
+TELEGRAM_CONNECTIONS = 256  # python-telegram-bot's default for its calls (getUpdates has one)
 TELEGRAM_RETRY_MAX = 30.0  # seconds between attempts to reach Telegram at start, at most
 POLLING_LEASE = "telegram-polling"  # held by the one replica that calls getUpdates
 GATEWAY_START = 2.0  # seconds a gateway takes to show a fresh line's QR, about (wapp.im's loading)
@@ -118,6 +130,8 @@ async def run(
         .token(token)
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
+        .request(telegram_request(TELEGRAM_CONNECTIONS))
+        .get_updates_request(telegram_request(1))
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .updater(None)  # updates reach the handlers through UpdateFeed (stored first)
     )
@@ -133,6 +147,7 @@ async def run(
     leases = Leases(settings.lease_seconds)
     feed = UpdateFeed(app, UpdateLog(leases))
     views = TelegramViews(app.bot)
+    topic_view = TelegramTopics(app.bot)
     lines = Lines(gateways, cipher, settings.default_gateway or settings.gateways[0])
     media_links = MediaLinks(settings.public_url)
     admission = Admission(
@@ -144,6 +159,7 @@ async def run(
         exempt=settings.is_admin,
         lead=GATEWAY_START + settings.status_poll_interval,
     )
+    files = TelegramFiles(app.bot)
     connect = ConnectService(
         lines,
         views,
@@ -154,9 +170,9 @@ async def run(
     )
     sender = SendService(
         lines,
-        Confirmations(views, lines, claim_seconds=4 * settings.lease_seconds),
+        Confirmations(views, lines, claim_seconds=4 * settings.lease_seconds, topics=topic_view),
         views,
-        TelegramFiles(app.bot),
+        files,
         media_links,
         leases,
         pacing=Pacing(settings.send_rate_per_minute),
@@ -168,9 +184,26 @@ async def run(
         ),
         daily_cap=settings.send_daily_cap,
     )
+    bulk_runner = BulkRunner(
+        sender,
+        TelegramBulkView(app.bot),
+        leases,
+        lines,
+        rate_per_minute=settings.send_rate_per_minute,
+        daily_cap=settings.send_daily_cap,
+    )
+    bulks = BulkService(
+        bulk_runner,
+        region=settings.default_region,
+        max_recipients=settings.bulk_max_recipients,
+        rate_per_minute=settings.send_rate_per_minute,
+        daily_cap=settings.send_daily_cap,
+    )
     chats = ChatService(lines, views, leases, check_interval=settings.link_check_interval)
     inbox = TelegramInbox(app.bot)
-    desk = DeskService(lines, inbox, TelegramDeskView(app.bot), allowed=settings.is_allowed)
+    # Threads: a topic per conversation (on or off is decided once Telegram answered getMe).
+    topics = TopicService(topic_view, inbox, sender, claim_seconds=settings.lease_seconds)
+    desk = DeskService(lines, inbox, TelegramDeskView(app.bot), topics, allowed=settings.is_allowed)
     hci = gateways.get("hci")
     hci_desks = (
         HciDesks(hci.client, desk, leases, poll_interval=settings.incoming_poll_interval)
@@ -179,7 +212,7 @@ async def run(
     )
     incoming = IncomingService(
         lines,
-        inbox,
+        topics,
         views,
         sender,
         desk,
@@ -188,16 +221,22 @@ async def run(
         push_server=settings.http_port is not None,
     )
     connect_commands = ConnectCommands(connect, settings.default_region, settings.is_admin)
-    send_commands = SendCommands(sender, settings.default_region)
+    send_commands = SendCommands(sender, settings.default_region, topics)
+    bulk_commands = BulkCommands(bulks, files)
     for feature in (
         Gate(settings),
         DeskCommands(desk, hci_desks, settings),  # before Basics: its /start desk-… invite links
         Basics(),
         connect_commands,
         send_commands,
+        bulk_commands,
+        # Before ChatCommands and Messages: /mute in a topic, and what is written in topics.
+        ThreadCommands(topics, send_commands, desk, connect_commands, settings.default_region),
         ChatCommands(chats, incoming),
-        AdminCommands(settings, chats),
-        Messages(connect_commands, send_commands, desk),  # last: whatever the others did not take
+        ContactCommands(settings.default_region, topics),
+        AdminCommands(settings, chats, topics),
+        # Last: whatever the others did not take (a bulk's list or text first).
+        Messages(connect_commands, send_commands, desk, bulk_commands, topics),
     ):
         feature.register(app)
     readiness = Readiness()
@@ -224,6 +263,7 @@ async def run(
         if not await _reach_telegram(app, stop):
             return
         readiness.telegram_reached = True
+        topics.decide(settings.threads, bool(app.bot.bot.has_topics_enabled))
         webhook = settings.telegram_webhook_url
         if not webhook and not await _claim_polling(leases, stop):
             return
@@ -240,6 +280,7 @@ async def run(
                     f"cannot serve HTTP on {where} (HTTP_HOST/HTTP_PORT): {exc}"
                 ) from None
         await sender.start()
+        bulk_runner.start()
         await connect.adopt()
         connect.start_adopting()
         chats.start()
@@ -273,6 +314,7 @@ async def run(
             await hci_desks.stop()
         await connect.shutdown()
         await chats.stop()
+        await bulk_runner.stop()
         await sender.stop()
         await leases.stop()
         if app.running:
@@ -282,6 +324,17 @@ async def run(
         for gateway in gateways.values():
             await gateway.aclose()
         await close_db()
+
+
+def telegram_request(connections: int) -> HTTPXRequest:
+    """python-telegram-bot's request with its own defaults (timeouts, passed per call; the pool
+    size its builder gives: 256 for calls, 1 for getUpdates) over the bot's transport. The pool
+    size must reach the transport: httpx ignores `limits` when it is given a transport."""
+    limits = httpx.Limits(max_connections=connections)
+    return HTTPXRequest(
+        connection_pool_size=connections,
+        httpx_kwargs={"transport": AiohttpTransport(limits=limits)},
+    )
 
 
 async def _reach_telegram(app: Application, stop: asyncio.Event) -> bool:  # type: ignore[type-arg]

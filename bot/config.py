@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # connecting, and /connect attempts one person may start in any hour.
     max_lines_per_user: int = Field(5, ge=1)
     connects_per_hour: int = Field(10, ge=1)
+    # Seconds calls to a gateway pause after five of them failed in a row (its breaker).
+    gateway_breaker_seconds: float = Field(30.0, gt=0)
     # How often linked chats are checked in the background for a lost link (seconds).
     link_check_interval: float = Field(300.0, gt=0)
 
@@ -107,6 +109,9 @@ class Settings(BaseSettings):
     hci_controller_port: str | None = None
     # Replicas: how long a claim on a piece of work lasts unless renewed (seconds).
     lease_seconds: float = Field(30.0, gt=0)
+    # Threads: a Telegram topic per WhatsApp conversation in each person's chat with the bot.
+    # "auto": on when getMe reports has_topics_enabled (Threaded Mode in @BotFather); "off".
+    threads: Literal["auto", "off"] = "auto"
 
     @model_validator(mode="before")
     @classmethod
@@ -130,6 +135,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("default_region", mode="before")
     @classmethod

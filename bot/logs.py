@@ -2,7 +2,8 @@
 
 A filter on the root handler masks every registered secret (bot token, gateway tokens,
 instance tokens as they become known) wherever it occurs, plus anything shaped like a token
-in a URL. httpx logs full URLs at INFO, so its logger is kept at WARNING as well.
+in a URL. httpx logs full URLs at INFO, so its logger is kept at WARNING as well (and aiohttp's,
+the transport under httpx: `bot.transport`).
 Phone numbers are masked at INFO and above (see `mask_phone`).
 """
 
@@ -63,7 +64,16 @@ def setup_logging(level: str) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "aiosqlite", "asyncpg", "tortoise", "apscheduler"):
+    noisy_loggers = (
+        "httpx",
+        "httpcore",
+        "aiohttp",
+        "aiosqlite",
+        "asyncpg",
+        "tortoise",
+        "apscheduler",
+    )
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 

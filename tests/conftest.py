@@ -31,8 +31,16 @@ OTHER_USER = 2002
 
 
 @pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
+def threaded() -> bool:
+    """The bot owner's Threaded Mode in @BotFather (the fake's `threaded`); with the default
+    THREADS=auto the bot then puts each conversation in a topic. A module that runs in both
+    modes overrides this fixture with params (see `tests/e2e/test_two_way.py`)."""
+    return False
+
+
+@pytest.fixture
+def telegram(threaded: bool) -> Iterator[FakeTelegram]:
+    fake = FakeTelegram(threaded=threaded)
     fake.start()
     yield fake
     fake.stop()

@@ -189,9 +189,11 @@ class GreenApiGateway(Gateway):
         receive_timeout: int = 5,
         media_timeout: float = 120.0,
         resolver: Resolver = system_resolver,
+        breaker_seconds: float = 30.0,
     ) -> None:
         self.default_api_url = normalise_api_url(default_api_url)
         self.timeout = timeout
+        self.breaker_seconds = breaker_seconds
         self.backoff = backoff
         # receiveNotification's wait (A.9 documents 5–60 s; tests use 0).
         self.receive_timeout = max(0, min(receive_timeout, MAX_RECEIVE_TIMEOUT))
@@ -404,7 +406,13 @@ class GreenApiGateway(Gateway):
     def _http(self, base_url: str) -> GatewayHttp:
         http = self._clients.get(base_url)
         if http is None:
-            http = GatewayHttp(base_url, name=NAME, timeout=self.timeout, backoff=self.backoff)
+            http = GatewayHttp(
+                base_url,
+                name=NAME,
+                timeout=self.timeout,
+                backoff=self.backoff,
+                breaker_cooldown=self.breaker_seconds,
+            )
             self._clients[base_url] = http
         return http
 

@@ -104,6 +104,7 @@ class HciClient:
         manager_number: str,
         controller_port: str,
         timeout: float = 15.0,
+        breaker_seconds: float = 30.0,
     ) -> None:
         if not api_url.strip():
             raise ValueError("HCI_API_URL is empty")
@@ -115,7 +116,11 @@ class HciClient:
         self.manager_number = digits(manager_number)
         self.controller_port = controller_port.strip()
         self.http = GatewayHttp(
-            api_url, name=NAME, headers=auth_headers(token, auth_header), timeout=timeout
+            api_url,
+            name=NAME,
+            headers=auth_headers(token, auth_header),
+            timeout=timeout,
+            breaker_cooldown=breaker_seconds,
         )
         # Files of messages: HCI's own origin is trusted, other hosts must be public.
         self.media = MediaFetcher()

@@ -132,6 +132,7 @@ class ItdGateway(Gateway):
         *,
         auth_header: str = "Authorization",
         timeout: float = 15.0,
+        breaker_seconds: float = 30.0,
     ) -> None:
         secrets.add(token)  # the JWT travels in a header: keep it out of any log line
         self.http = GatewayHttp(
@@ -139,6 +140,7 @@ class ItdGateway(Gateway):
             name="ITD",
             headers=auth_headers(token, auth_header),
             timeout=timeout,
+            breaker_cooldown=breaker_seconds,
             # 502 NOT_CREDITS / 503 INVALID_MESSAGE are answers, not outages: never retried.
             business_statuses=frozenset({502, 503}),
         )

@@ -11,10 +11,11 @@ or runs the storage, so it is checked before every request (redirects included):
   media, pass.
 
 The size is capped while reading (`max_bytes`, Telegram's upload limit), so a huge or endless body
-costs at most that much memory. Error details name the host, never the URL (it may hold a token).
+costs at most that much memory: the connection is closed at the cap, not read to its end. Error details name the host, never the URL (it may hold a token).
 
-Known limit: the address is checked when resolved here and httpx resolves it again to connect, so
-a DNS server that answers differently within milliseconds (rebinding) is not stopped.
+Known limit: the address is checked when resolved here and the transport (aiohttp) resolves it
+again to connect, so a DNS server that answers differently within milliseconds (rebinding) is not
+stopped.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from bot.gateways.base import (
     UnsafeUrlError,
     UpstreamError,
 )
+from bot.transport import AiohttpTransport
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,9 @@ class MediaFetcher:
 
     def __init__(self, *, timeout: float = 60.0, resolver: Resolver = system_resolver) -> None:
         self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), follow_redirects=False
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            follow_redirects=False,  # each hop is checked in `fetch`
+            transport=AiohttpTransport(),
         )
         self.resolver = resolver
 

@@ -31,6 +31,7 @@ def build_gateways(settings: Settings) -> dict[str, Gateway]:
                 auth_header=settings.hci_auth_header,
                 manager_number=_setting(settings.hci_manager_number, "HCI_MANAGER_NUMBER"),
                 controller_port=_setting(settings.hci_controller_port, "HCI_CONTROLLER_PORT"),
+                breaker_seconds=settings.gateway_breaker_seconds,
             )
         )
     return gateways
@@ -47,20 +48,28 @@ def _build(name: str, settings: Settings) -> Gateway:
         token = settings.wapp_token.get_secret_value()
         secrets.add(token)
         http = GatewayHttp(
-            settings.wapp_api_url, name="wapp.im", headers={"X-Tasktest-Token": token}
+            settings.wapp_api_url,
+            name="wapp.im",
+            headers={"X-Tasktest-Token": token},
+            breaker_cooldown=settings.gateway_breaker_seconds,
         )
         return WappimGateway(http, crm=settings.wapp_crm, domain=settings.wapp_domain)
     if name == "greenapi":
-        return GreenApiGateway(settings.green_api_url)
+        return GreenApiGateway(
+            settings.green_api_url, breaker_seconds=settings.gateway_breaker_seconds
+        )
     if name == "itd":
         return ItdGateway(
             settings.itd_api_url,
             _required(settings.itd_token, "ITD_TOKEN", name),
             auth_header=settings.itd_auth_header,
+            breaker_seconds=settings.gateway_breaker_seconds,
         )
     if name == "whinmovilla":
         return WhinmovillaGateway(
-            settings.whin_api_url, _required(settings.whin_token, "WHIN_TOKEN", name)
+            settings.whin_api_url,
+            _required(settings.whin_token, "WHIN_TOKEN", name),
+            breaker_seconds=settings.gateway_breaker_seconds,
         )
     raise GatewayConfigError(f"GATEWAYS: unknown gateway {name}")
 

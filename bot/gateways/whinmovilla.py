@@ -173,7 +173,9 @@ class WhinmovillaGateway(Gateway):
     qr_refresh_seconds: float = 20.0  # fetch a new QR from /enroll after this long
     hold_seconds: float = 600.0  # a slot handed out by acquire() is not handed out again
 
-    def __init__(self, api_url: str, token: str, *, timeout: float = 15.0) -> None:
+    def __init__(
+        self, api_url: str, token: str, *, timeout: float = 15.0, breaker_seconds: float = 30.0
+    ) -> None:
         secrets.add(token)  # the Bearer token travels in a header: keep it out of any log line
         self.http = GatewayHttp(
             api_url,
@@ -181,6 +183,7 @@ class WhinmovillaGateway(Gateway):
             # No token → no header (a 401, AuthError); httpx refuses a bare "Bearer ".
             headers={"Authorization": f"Bearer {token.strip()}"} if token.strip() else {},
             timeout=timeout,
+            breaker_cooldown=breaker_seconds,
         )
         self._held: dict[str, float] = {}  # slot → when acquire() handed it out (monotonic)
         self._qrs: dict[str, tuple[Qr, float]] = {}  # slot → (last QR, when /enroll gave it)

@@ -13,6 +13,13 @@ confirmation in line:
 - A confirmation that did not make it (its replica died, or Telegram was down) is shown by the
   outbox's recovery pass, within the hour.
 
+A message written in a conversation's topic (`Origin.TOPIC`) has no confirmation message: its
+progress is the bot's reaction on the person's own message (👍 the gateway took it, 👌 delivered,
+👀 read), and a failure is a reply in words (`TopicView.progress`). There `ui_status` alone
+records what is shown: each step is claimed by a conditional update from the face shown before
+(one path shows it, also across replicas), undone if Telegram did not take it, and a message
+with an outcome but nothing shown is shown by the recovery pass, like a missing confirmation.
+
 Whoever wrote the message is told (on a team desk: the member); one who blocked the bot is not.
 `show` raises UserUnreachable and UiUnavailable: the caller decides whether news is held.
 """
@@ -25,19 +32,28 @@ from tortoise.expressions import Q
 
 from bot.gateways.base import GatewayError
 from bot.services.lines import Lines
-from bot.services.ports import SendView
+from bot.services.ports import SendView, TopicView
 from bot.storage.models import MessageStatus, Origin, OutgoingMessage, User, WhatsAppChat
 
 RECENT = timedelta(hours=1)  # how long a missing confirmation is still worth showing
 WAITING = "waiting"  # what `ui_status` holds while the confirmation says it waits for the gateway
 FACE_FIELDS = ["status", "error", "waiting_told"]  # what decides what a confirmation says
+STEPS = 4  # a topic message's progress: tries to catch up with news that came meanwhile
 
 
 class Confirmations:
-    def __init__(self, view: SendView, lines: Lines, *, claim_seconds: float) -> None:
+    def __init__(
+        self,
+        view: SendView,
+        lines: Lines,
+        *,
+        claim_seconds: float,
+        topics: TopicView | None = None,
+    ) -> None:
         self.view = view
         self.lines = lines
         self.claim = timedelta(seconds=claim_seconds)
+        self.topics = topics  # shows the progress of messages written in a topic
 
     async def show(
         self,
@@ -58,6 +74,9 @@ class Confirmations:
         if author is None or author.blocked_bot:
             return
         title = self.lines.gateway(chat.gateway).title
+        if message.origin is Origin.TOPIC and self.topics is not None:
+            await self._progress(self.topics, message, author.language, error, title)
+            return
         if message.ui_message_id is None:
             if await self._claim(message):
                 await self._first(message, author.language, error, title, wait)
@@ -103,6 +122,37 @@ class Confirmations:
         await OutgoingMessage.filter(id=message.id).update(**values)
         message.ui_status = face
 
+    async def _progress(
+        self,
+        topics: TopicView,
+        message: OutgoingMessage,
+        lang: str,
+        error: GatewayError | None,
+        title: str,
+    ) -> None:
+        """A topic message's progress, one step at a time: a step is shown by whoever moves
+        `ui_status` to it from the face shown before; then the status is read again, since news
+        may have come meanwhile (its path found the step taken, and left it to this one)."""
+        for _ in range(STEPS):
+            face, before = face_of(message), message.ui_status
+            if before == face:
+                return
+            shown = OutgoingMessage.filter(id=message.id)
+            shown = (
+                shown.filter(ui_status__isnull=True)
+                if before is None
+                else shown.filter(ui_status=before)
+            )
+            if await shown.update(ui_status=face):
+                try:
+                    await topics.progress(message, lang, error, title)
+                except BaseException:
+                    await OutgoingMessage.filter(id=message.id, ui_status=face).update(
+                        ui_status=before
+                    )
+                    raise
+            await message.refresh_from_db(fields=[*FACE_FIELDS, "ui_status", "ui_message_id"])
+
     async def _claim(self, message: OutgoingMessage) -> bool:
         now = _now()
         free = Q(ui_claim_until__isnull=True) | Q(ui_claim_until__lt=now)
@@ -116,9 +166,13 @@ class Confirmations:
         """Recent messages with an outcome but no confirmation: its replica died before showing
         it, or Telegram was down then (a person who blocked the bot is skipped by `show`)."""
         now = _now()
+        confirmed = Q(ui_message_id__isnull=True) & (
+            Q(ui_claim_until__isnull=True) | Q(ui_claim_until__lt=now)
+        )
+        in_topic = Q(origin=Origin.TOPIC, ui_status__isnull=True)  # nothing shown at all
         return (
-            Q(ui_message_id__isnull=True, updated_at__gte=now - RECENT)
-            & (Q(ui_claim_until__isnull=True) | Q(ui_claim_until__lt=now))
+            Q(updated_at__gte=now - RECENT)
+            & ((confirmed & ~Q(origin=Origin.TOPIC)) | in_topic)
             & ~Q(status__in=(MessageStatus.QUEUED, MessageStatus.SENDING))
             & ~Q(origin=Origin.BULK)
         )

@@ -54,15 +54,17 @@ def _now() -> datetime:
 async def find_by_name(user_id: int, text: str) -> list[Conversation]:
     """The user's conversations whose best name has a word starting with `text` (any case;
     several words must start words in that order), newest first."""
-    wanted = text.casefold().split()
-    if not wanted:
+    if not text.split():
         return []
-    found = []
-    for conversation in await Conversation.filter(user_id=user_id).order_by("-last_at", "-id"):
-        name = best_name(conversation)
-        if name and _starts_words(name.casefold().split(), wanted):
-            found.append(conversation)
-    return found
+    everyone = await Conversation.filter(user_id=user_id).order_by("-last_at", "-id")
+    return _named(everyone, text)
+
+
+def _named(conversations: list[Conversation], text: str) -> list[Conversation]:
+    wanted = text.casefold().split()
+    return [
+        c for c in conversations if _starts_words((best_name(c) or "").casefold().split(), wanted)
+    ]
 
 
 def _starts_words(words: list[str], wanted: list[str]) -> bool:
@@ -77,3 +79,40 @@ async def set_name(conversation: Conversation, name: str | None) -> None:
     """The person's own name for the conversation (None: WhatsApp's again)."""
     conversation.name = " ".join((name or "").split())[:128] or None
     await Conversation.filter(id=conversation.id).update(name=conversation.name)
+
+
+_QUOTES = {'"': '"', "“": "”", "«": "»", "„": "“"}
+
+
+def split_name(rest: str) -> tuple[str, str] | None:
+    """`Ivan hello` → ("Ivan", "hello"); `"Ivan P" hello` → ("Ivan P", "hello"); None when
+    `rest` starts with a phone number (its first word has a digit, or a `+`)."""
+    rest = rest.lstrip()
+    if rest[:1] in _QUOTES:
+        end = rest.find(_QUOTES[rest[0]], 1)
+        if end > 1:
+            return rest[1:end].strip(), rest[end + 1 :].lstrip(" \t").removeprefix("\n").rstrip()
+    words = rest.split(maxsplit=1)
+    first = words[0] if words else ""
+    if not first or first.startswith("+") or any(ch.isdigit() for ch in first):
+        return None
+    return first, rest[len(first) :].lstrip(" \t").removeprefix("\n").rstrip()
+
+
+async def contacts(user_id: int, text: str = "") -> list[Conversation]:
+    """The user's address book, newest first, with their lines: all, or those whose best name
+    has a word starting with `text`, or whose number holds its digits."""
+    found = (
+        await Conversation.filter(user_id=user_id)
+        .order_by("-last_at", "-id")
+        .prefetch_related("chat")
+    )
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if digits:
+        return [c for c in found if digits in c.peer]
+    return _named(list(found), text) if text.split() else list(found)
+
+
+async def with_peer(user_id: int, peer: str) -> list[Conversation]:
+    """The user's conversations with `peer`, on any of their lines."""
+    return list(await Conversation.filter(user_id=user_id, peer=peer[:64]))

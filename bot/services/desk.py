@@ -5,7 +5,8 @@ from a customer nobody owns goes as a card (with Take) to every member of the cu
 (everyone, when there are no areas); the first Take wins by a conditional update, the other cards
 say who took it, and from then on the customer's messages go to that member alone, with Transfer
 (to a member, or back to an area's queue) and Close. Answers are plain replies, sent through the
-desk's line like any outbox message, with "— NAME" when the member asked for a signature.
+desk's line like any outbox message, with "— NAME" when the member asked for a signature. In
+threaded mode a taken customer's conversation continues in a topic of the member's (`topics.py`).
 
 HCI Whats Center desks keep that state in HCI (`HciDesks` in `hci_desk.py` polls it and mirrors
 it here); every decision is taken here first, so two members can never both own a customer.
@@ -24,7 +25,15 @@ from tortoise.exceptions import IntegrityError
 
 from bot.gateways.base import Download, GatewayError, LineState, Reception
 from bot.services.lines import Lines
-from bot.services.ports import DeskButtons, DeskView, InboxView, Undeliverable, UserUnreachable
+from bot.services.ports import (
+    DeskButtons,
+    DeskView,
+    InboxView,
+    Note,
+    Undeliverable,
+    UserUnreachable,
+)
+from bot.services.topics import TopicService
 from bot.storage.models import (
     Desk,
     DeskArea,
@@ -87,12 +96,14 @@ class DeskService:
         lines: Lines,
         inbox: InboxView,
         view: DeskView,
+        topics: TopicService,
         *,
         allowed: Callable[[int], bool],
     ) -> None:
         self.lines = lines
         self.inbox = inbox
         self.view = view
+        self.topics = topics  # threads: a taken customer's conversation in the member's topic
         self.allowed = allowed  # ALLOWED_USER_IDS (and admins): members must pass it too
         self.on_take: Claim | None = None  # HCI: tell HCI (after our decision)
         self.on_transfer_member: Claim | None = None
@@ -284,9 +295,15 @@ class DeskService:
             if await DeskCard.filter(incoming_id=row.id, user_id=user.id).exists():
                 continue
             try:
-                shown = await self.inbox.forward(
-                    user.id, user.language, row, file, problem, buttons
-                )
+                if owner is not None:  # in the owner's topic of the customer (threads)
+                    line = desk.chat_id  # type: ignore[attr-defined]
+                    shown = await self.topics.show_to(user, line, row, file, problem, buttons)
+                    if shown is None:  # they muted the customer in that topic
+                        continue
+                else:
+                    shown = await self.inbox.forward(
+                        user.id, user.language, row, file, problem, buttons
+                    )
             except UserUnreachable:
                 await User.filter(id=user.id).update(blocked_bot=True)
                 continue
@@ -330,6 +347,7 @@ class DeskService:
                 )
                 raise
         await self._taken(contact, user)
+        await self.topics.taken(contact, user)
         return TakeResult(Took.TAKEN)
 
     async def transfer_to_member(self, user: User, contact_id: int, to_user_id: int) -> User:
@@ -339,15 +357,25 @@ class DeskService:
         ).prefetch_related("user")
         if target is None:
             raise DeskError("gone")
-        if contact.desk.kind == "hci" and self.on_transfer_member is not None:
-            await self.on_transfer_member(contact, target)
+        # Decided here first, then told to HCI (as a Take): HCI's poll, seeing its new operator
+        # before this update, would otherwise take the contact from under it.
         moved = await DeskContact.filter(id=contact.id, owner_id=user.id).update(
             owner_id=to_user_id, updated_at=_now()
         )
         if not moved:
             raise DeskError("gone")
+        if contact.desk.kind == "hci" and self.on_transfer_member is not None:
+            try:
+                await self.on_transfer_member(contact, target)
+            except GatewayError:
+                await DeskContact.filter(id=contact.id, owner_id=to_user_id).update(
+                    owner_id=user.id
+                )
+                raise
         contact.owner_id = to_user_id
         await self._handed(contact, target.user, user)
+        await self.topics.moved_on(contact, user, Note.HANDED, display_name(target.user))
+        await self.topics.taken(contact, target.user)
         return target.user
 
     async def transfer_to_area(self, user: User, contact_id: int, area_id: int) -> DeskArea:
@@ -365,7 +393,10 @@ class DeskService:
         await DeskContact.filter(id=contact.id).update(
             owner_id=None, area_id=area.id, updated_at=_now()
         )
+        was_owner = contact.owner_id == user.id  # type: ignore[attr-defined]
         contact.area_id, contact.owner_id = area.id, None
+        if was_owner:
+            await self.topics.moved_on(contact, user, Note.QUEUED, area.name)
         await self.announce(contact)
         return area
 
@@ -375,6 +406,7 @@ class DeskService:
         await DeskContact.filter(id=contact.id, owner_id=user.id).update(
             owner_id=None, announced=False, updated_at=_now()
         )
+        await self.topics.moved_on(contact, user, Note.CLOSED)
         return contact
 
     async def announce(self, contact: DeskContact) -> None:
@@ -405,7 +437,18 @@ class DeskService:
         ).prefetch_related("contact__desk__chat", "contact__owner", "incoming")
         if card is None:
             return None
-        contact = card.contact
+        quoted = card.incoming.gateway_message_id if card.incoming else None
+        return await self._answer(user, card.contact, quoted)
+
+    async def answer_in(self, user: User, chat: WhatsAppChat, customer: str) -> Answer | None:
+        """Where a member's message in a customer's topic goes; None when the line is no desk
+        (or the customer never wrote to it: then it is like a /send)."""
+        contact = await DeskContact.get_or_none(
+            desk__chat_id=chat.id, desk__active=True, contact=customer[:64]
+        ).prefetch_related("desk__chat", "owner")
+        return None if contact is None else await self._answer(user, contact, None)
+
+    async def _answer(self, user: User, contact: DeskContact, quoted: str | None) -> Answer:
         member = await DeskMember.get_or_none(desk_id=contact.desk.id, user_id=user.id)
         if member is None or not contact.desk.active:
             return Answer(None, None, refusal="gone")
@@ -414,7 +457,6 @@ class DeskService:
         if contact.owner_id != user.id:  # type: ignore[attr-defined]
             return Answer(contact, None, refusal="taken", owner_name=display_name(contact.owner))
         signature = f"— {user.first_name}" if member.signature and user.first_name else None
-        quoted = card.incoming.gateway_message_id if card.incoming else None
         return Answer(contact, contact.desk.chat, quoted_id=quoted, signature=signature)
 
     # --- helpers

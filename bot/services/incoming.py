@@ -16,10 +16,12 @@ the two shows it once more after the restart (at most one per line and crash); n
 A person who blocked the bot stops their own lines' workers only (a desk's line goes on: its team
 answers it), and they start again when the person writes to the bot.
 
+Each message lands in its conversation's topic in threaded mode (`topics.py`), flat otherwise.
+
 Not forwarded, on purpose: what the account itself sent (from the phone), messages older than
-the link (no history flood), and, while the line is muted, everything (the cursor moves on; the
-mute is read from the database right before each message is shown, so a /mute confirmed on any
-replica holds at once).
+the link (no history flood), and, while the line (or, in its topic, the conversation) is muted,
+everything (the cursor moves on; the mute is read from the database right before each message is
+shown, so a /mute confirmed on any replica holds at once).
 """
 
 from __future__ import annotations
@@ -50,17 +52,18 @@ from bot.gateways.base import (
     UnsafeUrlError,
 )
 from bot.metrics import INCOMING
+from bot.services.bulk import note_answer
 from bot.services.desk import DeskService
 from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.ports import (
-    InboxView,
     LinkView,
     UiUnavailable,
     Undeliverable,
     UserUnreachable,
 )
 from bot.services.sender import SendService, mark_lost
+from bot.services.topics import TopicService
 from bot.storage.models import (
     InboundStatus,
     IncomingMessage,
@@ -83,7 +86,7 @@ class IncomingService:
     def __init__(
         self,
         lines: Lines,
-        view: InboxView,
+        topics: TopicService,
         link_view: LinkView,
         sender: SendService,
         desk: DeskService,
@@ -94,7 +97,7 @@ class IncomingService:
         supervise_every: float = 1.0,
     ) -> None:
         self.lines = lines
-        self.view = view
+        self.topics = topics  # shows messages, in their conversation's topic or flat
         self.link_view = link_view
         self.sender = sender
         self.desk = desk
@@ -277,14 +280,24 @@ class IncomingService:
             await self._show(chat, row)
 
     async def _show(self, chat: WhatsAppChat, row: IncomingMessage) -> None:
-        if await WhatsAppChat.filter(id=chat.id, muted=True).exists():
+        await note_answer(chat, row)  # a STOP to a bulk send: left out of the next ones
+        desk = await self.desk.active_desk(chat)
+        # The owner's address book learns the conversation (a desk's: the member answering it).
+        conversation = (
+            await self.topics.conversation_for(chat.owner.id, chat.id, row)
+            if desk is None
+            else None
+        )
+        if await WhatsAppChat.filter(id=chat.id, muted=True).exists() or (
+            conversation is not None and conversation.muted
+        ):
             # Read here, not from the worker's copy of the line: a /mute given on any replica
-            # holds from the moment it is confirmed.
+            # (of the line, or of the conversation in its topic) holds from the moment it is
+            # confirmed.
             await IncomingMessage.filter(id=row.id).update(status=InboundStatus.SKIPPED)
             return
         file, problem = (None, "") if not row.kind.has_file else await self._download(chat, row)
         await IncomingMessage.filter(id=row.id).update(attempts=row.attempts + 1)
-        desk = await self.desk.active_desk(chat)
         if desk is not None:  # a team's line: the desk decides who sees it
             await self.desk.route(desk, row, file, problem)
             INCOMING.labels(chat.gateway).inc()
@@ -292,10 +305,9 @@ class IncomingService:
                 status=InboundStatus.FORWARDED, forwarded_at=_now()
             )
             return
-        try:
-            message_id = await self.view.forward(
-                chat.owner.id, chat.owner.language, row, file, problem
-            )
+        assert conversation is not None
+        try:  # in the conversation's topic (threads), else flat
+            message_id = await self.topics.show(chat.owner, conversation, row, file, problem)
         except Undeliverable:
             log.warning("incoming: message %s refused by Telegram; skipped", row.id)
             await IncomingMessage.filter(id=row.id).update(status=InboundStatus.SKIPPED)

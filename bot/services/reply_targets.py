@@ -32,9 +32,13 @@ async def reply_target(user_id: int, telegram_message_id: int) -> ReplyTarget | 
             incoming.group_name or incoming.sender_name,
             incoming.gateway_message_id,
         )
-    outgoing = await OutgoingMessage.get_or_none(
-        source_chat_id=user_id, ui_message_id=telegram_message_id
-    ).prefetch_related("chat")
+    # A topic message sent again shows its progress on the same message: the newest row counts.
+    outgoing = (
+        await OutgoingMessage.filter(source_chat_id=user_id, ui_message_id=telegram_message_id)
+        .order_by("-id")
+        .prefetch_related("chat")
+        .first()
+    )
     if outgoing is not None and outgoing.chat.owner_id == user_id:  # type: ignore[attr-defined]
         return ReplyTarget(outgoing.chat, outgoing.recipient, outgoing.recipient_name, None)
     return None

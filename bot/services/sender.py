@@ -15,7 +15,8 @@ Rules (what makes "nothing lost, nothing sent twice" hold):
   a `sending` row whose lease ran out): never retried silently. The row becomes `failed` with the
   reason "uncertain", and the user gets a button to send it again if it did not arrive. A
   duplicate WhatsApp message is worse than a visible question: gateways take no idempotency key.
-- At most SEND_DAILY_CAP messages per line in 24 h (refused in words).
+- At most SEND_DAILY_CAP messages per line in 24 h (refused in words). A bulk send's rows wait
+  HELD until their bulk releases them (`bulk_runner.py`), and count from then.
 - Files a person sent to the bot are fetched from Telegram when their turn comes (the row keeps
   Telegram's file id, never a file URL: that one carries the bot token), then given to the
   gateway as bytes, or as a short-lived link the bot serves (ITD fetches files by URL).
@@ -56,6 +57,7 @@ from bot.gateways.base import (
 from bot.logs import mask_phone
 from bot.metrics import MESSAGES
 from bot.services.confirmations import Confirmations
+from bot.services.conversations import conversation_of
 from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.media_links import MediaLinks
@@ -83,12 +85,18 @@ ACCEPT_GRACE = timedelta(seconds=10)
 BATCH = 50  # rows the worker claims in one pass (at most one per line)
 WINDOW = 4 * BATCH  # due rows looked at in one pass, to find BATCH lines with a free slot
 UNDONE = (MessageStatus.QUEUED, MessageStatus.SENDING)
-# A row waits while an older row to the same recipient on the same line is not done yet.
+# A row waits while one written before it to the same recipient on the same line is not done.
+# Written before: an earlier Telegram message of the same person (the rows of two replicas may
+# be numbered in another order), else a row stored earlier.
 _BEHIND = RawSQL(
     "EXISTS (SELECT 1 FROM outgoing_message older"
     " WHERE older.chat_id = outgoing_message.chat_id"
-    " AND older.recipient = outgoing_message.recipient AND older.id < outgoing_message.id"
-    " AND older.status IN ('queued', 'sending'))"
+    " AND older.recipient = outgoing_message.recipient"
+    " AND older.status IN ('queued', 'sending')"
+    " AND (older.source_chat_id = outgoing_message.source_chat_id"
+    "  AND older.source_message_id < outgoing_message.source_message_id"
+    "  OR older.source_chat_id <> outgoing_message.source_chat_id"
+    "  AND older.id < outgoing_message.id))"
 )
 
 
@@ -141,6 +149,8 @@ class Draft:
     media_is_link: bool = False
     file: TelegramFile | None = None
     quoted_id: str | None = None  # the incoming message this answers
+    origin: Origin = Origin.COMMAND  # where it was written: decides how its progress is shown
+    conversation_id: int | None = None  # its conversation (None: found or made by `accept`)
 
 
 @dataclass(frozen=True)
@@ -211,15 +221,12 @@ class SendService:
             chat = await self.active_chat(user)
         elif chat.state is not LineState.AUTHORIZED:
             raise ChatNotReady(chat)
-        since = _now() - timedelta(days=1)
-        used = (
-            await OutgoingMessage.filter(chat_id=chat.id, created_at__gte=since)
-            .exclude(status=MessageStatus.FAILED)
-            .count()
-        )
-        if used >= self.daily_cap:
+        if await used_today(chat.id) >= self.daily_cap:
             raise DailyCapReached(self.daily_cap)
         file = draft.file
+        conversation_id = draft.conversation_id
+        if conversation_id is None:  # the address book learns whom the person writes to
+            conversation_id = (await conversation_of(user.id, chat.id, draft.recipient)).id
         try:
             message = await OutgoingMessage.create(
                 chat_id=chat.id,
@@ -232,6 +239,8 @@ class SendService:
                 file_name=file.name if file else None,
                 file_mime=file.mime if file else None,
                 quoted_id=draft.quoted_id,
+                origin=draft.origin,
+                conversation_id=conversation_id,
                 next_attempt_at=_now() + ACCEPT_GRACE,
                 source_chat_id=source_chat_id,
                 source_message_id=source_message_id,
@@ -245,13 +254,13 @@ class SendService:
         # Behind a message to the same person that waits for the gateway, it waits too, and says
         # so from the start. Read after the row is written: a message being told right now (see
         # `_tell_waiting`, which writes before it reads) either sees this row or is seen here.
-        if await OutgoingMessage.filter(
-            chat_id=chat.id,
-            recipient=draft.recipient,
-            status__in=UNDONE,
-            waiting_told=True,
-            id__lt=message.id,
-        ).exists():
+        if (
+            await OutgoingMessage.filter(
+                chat_id=chat.id, recipient=draft.recipient, status__in=UNDONE, waiting_told=True
+            )
+            .exclude(id=message.id)
+            .exists()
+        ):
             await OutgoingMessage.filter(id=message.id).update(waiting_told=True)
             message.waiting_told = True
         ahead = (
@@ -261,6 +270,10 @@ class SendService:
         )
         title = self.lines.gateway(chat.gateway).title
         return Accepted(message, new=True, wait=self.pacing.wait(chat, ahead), gateway=title)
+
+    def wake(self) -> None:
+        """A pass of the worker now: rows were released (a bulk send's)."""
+        self._wake.set()
 
     async def acknowledge(self, message: OutgoingMessage, wait: float) -> None:
         """Confirm an accepted message before it goes out: it waits for the gateway, or for its
@@ -344,8 +357,9 @@ class SendService:
 
     async def _claim_due(self) -> tuple[list[OutgoingMessage], bool]:
         """The rows this replica sends now: of the due rows not behind an older one to the same
-        recipient, the first of each line whose pacing slot is free (taken here), claimed with
-        one conditional update. Also whether more may be due."""
+        recipient, the first of each line whose pacing slot is free (taken here; a line whose
+        pace fits several slots in `Pacing.BURST` takes that many), claimed with one conditional
+        update. Also whether more may be due."""
         now = _now()
         due = (
             await OutgoingMessage.filter(status=MessageStatus.QUEUED, next_attempt_at__lte=now)
@@ -355,16 +369,18 @@ class SendService:
             .limit(WINDOW)
             .values("id", "chat_id", "origin")
         )
-        first: dict[int, dict[str, Any]] = {}
+        by_line: dict[int, list[dict[str, Any]]] = {}
         for row in due:
-            first.setdefault(int(row["chat_id"]), row)
+            by_line.setdefault(int(row["chat_id"]), []).append(row)
         ids: list[int] = []
-        for chat_id, row in first.items():
+        for chat_id, rows in by_line.items():
             if len(ids) == BATCH:
                 break
-            slot = await self.pacing.take(chat_id, spread=row["origin"] == Origin.BULK)
+            first = rows[: min(self.pacing.burst, BATCH - len(ids))]
+            bulk = first[0]["origin"] == Origin.BULK
+            slot = await self.pacing.take(chat_id, spread=bulk, count=len(first))
             if slot is not None:
-                ids.append(int(row["id"]))
+                ids += [int(row["id"]) for row in first]
                 self._wake_at(slot)  # the line's next message may go then
         if not ids:
             return [], False
@@ -496,13 +512,16 @@ class SendService:
         each confirmation says so, once. Told while the row is still ours (sending), so that no
         worker sends any of them meanwhile (the others wait behind it)."""
         await OutgoingMessage.filter(id=message.id).update(waiting_told=True)
-        behind = await OutgoingMessage.filter(
-            chat_id=chat.id,
-            recipient=message.recipient,
-            status=MessageStatus.QUEUED,
-            waiting_told=False,
-            id__gt=message.id,
-        ).exclude(origin=Origin.BULK)
+        behind = (
+            await OutgoingMessage.filter(
+                chat_id=chat.id,
+                recipient=message.recipient,
+                status=MessageStatus.QUEUED,
+                waiting_told=False,
+            )
+            .exclude(id=message.id)
+            .exclude(origin=Origin.BULK)
+        )
         await OutgoingMessage.filter(id__in=[m.id for m in behind]).update(waiting_told=True)
         message.status = MessageStatus.QUEUED
         for waiting in (message, *behind):
@@ -566,6 +585,19 @@ class SendService:
             log.info("outbox: the user cannot be reached; status kept in the database")
         except UiUnavailable:
             log.info("outbox: Telegram is unavailable; status kept in the database")
+
+
+def counted_today() -> Q:
+    """The rows the daily cap counts: accepted in the last 24 hours (a bulk send's: released by
+    its bulk), not failed; a bulk's rows still held are not counted yet."""
+    return Q(created_at__gte=_now() - timedelta(days=1)) & ~Q(
+        status__in=(MessageStatus.FAILED, MessageStatus.HELD)
+    )
+
+
+async def used_today(chat_id: int) -> int:
+    """How much of the line's SEND_DAILY_CAP the last 24 hours used."""
+    return await OutgoingMessage.filter(counted_today(), chat_id=chat_id).count()
 
 
 async def mark_lost(chat: WhatsAppChat, reason: str) -> None:

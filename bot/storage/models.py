@@ -6,6 +6,7 @@ URL, and the line of /connect attempts waiting for their turn."""
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -16,6 +17,9 @@ from bot.gateways.base import LineState, MessageKind
 class MessageStatus(enum.StrEnum):
     """Life of one outgoing WhatsApp message."""
 
+    # A bulk send's recipient waiting for its bulk to release it (`bulk_runner.py`): not yet the
+    # worker's, not counted against the daily cap, and no older message for the order rule.
+    HELD = "held"
     QUEUED = "queued"  # accepted and stored; waiting for its turn (or a retry)
     SENDING = "sending"  # claimed by the sender; the gateway call may be under way
     SENT = "sent"  # the gateway accepted it (it has the gateway's message id)
@@ -25,7 +29,7 @@ class MessageStatus(enum.StrEnum):
 
     @property
     def is_final(self) -> bool:
-        return self not in (MessageStatus.QUEUED, MessageStatus.SENDING)
+        return self not in (MessageStatus.HELD, MessageStatus.QUEUED, MessageStatus.SENDING)
 
 
 class Origin(enum.StrEnum):
@@ -50,6 +54,30 @@ class TicketState(enum.StrEnum):
     WAITING = "waiting"  # in line: no spare chat taken yet; its place may be on show
     ADMITTED = "admitted"  # its turn came: the connect flow runs (a line taken, its QR shown)
     CANCELLED = "cancelled"  # left the line before its turn (Cancel, or the bot was blocked)
+
+
+class BulkState(enum.StrEnum):
+    """Life of one bulk send (`bot/services/bulk.py`). The first three are the person's way to
+    the preview; nothing is stored in the outbox before Start."""
+
+    LIST = "list"  # /bulk asked for the list: the person's next message is it
+    TEXT = "text"  # the list is read (`draft`): the next message is the text, photo or file
+    PREVIEW = "preview"  # the preview is shown with Start and Cancel (`progress_message_id`)
+    RUNNING = "running"  # started: its rows are released to the outbox as pace and cap allow
+    PAUSED = "paused"  # held: Pause, or by itself when the line is in trouble (`pause_reason`)
+    ASKING = "asking"  # Stop was pressed: held until the person answers (then STOPPED, or back
+    #                    to RUNNING, or to PAUSED when `pause_reason` is set)
+    STOPPED = "stopped"  # stopped: what was not sent failed as "stopped"; the summary follows
+    DONE = "done"  # every recipient has an outcome; the summary and the report follow
+
+    @property
+    def is_draft(self) -> bool:
+        return self in (BulkState.LIST, BulkState.TEXT, BulkState.PREVIEW)
+
+    @property
+    def is_active(self) -> bool:
+        """Started and not over: it holds its line (`Bulk.active_line`)."""
+        return self in (BulkState.RUNNING, BulkState.PAUSED, BulkState.ASKING)
 
 
 class User(Model):
@@ -169,14 +197,74 @@ class OutgoingMessage(Model):
     # whose lease ran out lost its replica mid-call, and follows the ambiguous-outcome rule.
     lease_holder = fields.CharField(max_length=64, null=True)
     lease_until = fields.DatetimeField(null=True)
+    # A bulk send's recipient (origin BULK): its bulk, and the list's fields for the report.
+    # Made HELD at Start; its `source_message_id` is no Telegram id (`bulk_rows.row_key`).
+    bulk: fields.ForeignKeyNullableRelation[Bulk] = fields.ForeignKeyField(
+        "models.Bulk", related_name="rows", null=True, on_delete=fields.CASCADE
+    )
+    bulk_fields: dict[str, str] | None = fields.JSONField(null=True)
+    # When it was accepted (a bulk's row: when its bulk released it to the outbox). The daily
+    # cap and SEND_RETRY_FOR count from here.
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "outgoing_message"
         unique_together = (("source_chat_id", "source_message_id"),)
-        # The worker's due rows; a recipient's older messages that are not done yet.
-        indexes = (("status", "next_attempt_at"), ("chat_id", "recipient", "status"))
+        # The worker's due rows; a recipient's older messages that are not done yet; a bulk's.
+        indexes = (
+            ("status", "next_attempt_at"),
+            ("chat_id", "recipient", "status"),
+            ("bulk_id", "status"),
+        )
+
+
+class Bulk(Model):
+    """One bulk send: a text (or a photo or file with it as the caption) to a list of numbers,
+    through one line of its owner. Each recipient is an `OutgoingMessage` row (origin BULK),
+    made HELD at Start in one transaction; the runner releases them (`bot/services/bulk_runner.py`).
+    One replica runs a bulk at a time (a `Lease` named `bulk:<id>`); any sends its rows."""
+
+    id = fields.IntField(primary_key=True)
+    owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="bulks", on_delete=fields.CASCADE
+    )
+    chat: fields.ForeignKeyRelation[WhatsAppChat] = fields.ForeignKeyField(
+        "models.WhatsAppChat", related_name="bulks", on_delete=fields.CASCADE
+    )
+    state = fields.CharEnumField(BulkState, max_length=16, default=BulkState.LIST)
+    # Why it is held (PAUSED, or ASKING after a pause): "person" (Pause), "yellow_card",
+    # "not_ready" (the gateway: not authorised), "line" (the line left AUTHORIZED). None: it ran.
+    pause_reason = fields.CharField(max_length=32, null=True)
+    # The line while it is active; unique, so one bulk runs per line (NULL: not active).
+    active_line = fields.IntField(null=True, unique=True)
+    # Before Start: the list as read (recipients, lines left out, counts, field names).
+    draft: dict[str, Any] | None = fields.JSONField(null=True)
+    text = fields.TextField(default="")  # the template (a caption when there is a file)
+    file_id = fields.CharField(max_length=255, null=True)  # a photo or file sent with it
+    file_name = fields.CharField(max_length=255, null=True)
+    file_mime = fields.CharField(max_length=128, null=True)
+    field_names: list[str] = fields.JSONField(default=list)  # the list's, for the report
+    total = fields.IntField(default=0)  # recipients
+    # The preview, then the progress message (the same one), then the summary; in the owner's
+    # chat. What it shows last (`shown`), and when (edits come at most every 3 seconds).
+    progress_message_id = fields.BigIntField(null=True)
+    shown = fields.CharField(max_length=64, null=True)
+    shown_at = fields.DatetimeField(null=True)
+    # The daily cap holds it until then (told in the progress message).
+    cap_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    started_at = fields.DatetimeField(null=True)
+    running_since = fields.DatetimeField(null=True)  # Start or the last Resume
+    finished_at = fields.DatetimeField(null=True)  # DONE or STOPPED
+    reported_at = fields.DatetimeField(null=True)  # the summary and the report were shown
+
+    rows: fields.ReverseRelation[OutgoingMessage]
+
+    class Meta:
+        table = "bulk"
+        indexes = (("state", "reported_at"), ("owner_id", "state"))
 
 
 class IncomingMessage(Model):

@@ -7,8 +7,11 @@ reach a gateway, a database or a log. Bots may download files up to 20 MB.
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import re
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from telegram import Bot, Message
@@ -63,12 +66,55 @@ def has_unsupported_media(message: Message) -> bool:
 
 
 class TelegramFiles:
-    """The outbox's FileSource: the bytes of a file a person sent, by its file id."""
+    """The outbox's FileSource: the bytes of a file a person sent, by its file id.
+
+    The last few files fetched are kept for a while (at most KEEP_BYTES, for KEEP_SECONDS): a
+    bulk send's photo goes to every recipient, and must not cost a getFile and a download each.
+    """
+
+    KEEP_BYTES = 40 * 1024 * 1024
+    KEEP_SECONDS = 600.0
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+        self._kept: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._fetching: dict[str, asyncio.Future[bytes]] = {}  # one download per file at once
 
     async def fetch(self, file_id: str) -> bytes:
+        now = time.monotonic()
+        kept = self._kept.get(file_id)
+        if kept is not None and now - kept[0] < self.KEEP_SECONDS:
+            self._kept.move_to_end(file_id)
+            return kept[1]
+        under_way = self._fetching.get(file_id)
+        if under_way is not None:
+            try:
+                return await asyncio.shield(under_way)
+            except asyncio.CancelledError:
+                if not under_way.cancelled():
+                    raise  # this caller was cancelled
+                # Its downloader was: download here.
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._fetching[file_id] = future
+        try:
+            data = await self._download(file_id)
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        except BaseException:  # cancelled: those waiting try again themselves
+            future.cancel()
+            raise
+        finally:
+            if self._fetching.get(file_id) is future:
+                del self._fetching[file_id]
+        future.set_result(data)
+        self._kept[file_id] = (now, data)
+        while sum(len(d) for _, d in self._kept.values()) > self.KEEP_BYTES and self._kept:
+            self._kept.popitem(last=False)  # the oldest first
+        return data
+
+    async def _download(self, file_id: str) -> bytes:
         try:
             file = await self.bot.get_file(file_id)
             return bytes(await file.download_as_bytearray())

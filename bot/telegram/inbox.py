@@ -29,7 +29,7 @@ from bot.services.ports import DeskButtons, Undeliverable
 from bot.storage.models import IncomingMessage
 from bot.telegram import keyboards
 from bot.telegram.texts import t
-from bot.telegram.views import reach
+from bot.telegram.views import post
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class TelegramInbox:
         file: Download | None,
         problem: str,
         buttons: DeskButtons | None = None,
+        thread: int | None = None,
     ) -> int:
         header = sender_line(lang, message)
         markup = (
@@ -61,9 +62,9 @@ class TelegramInbox:
             else None
         )
         if message.kind.has_file and file is not None:
-            return await self._file(user_id, lang, message, header, file, markup)
+            return await self._file(user_id, lang, message, header, file, markup, thread)
         body = _body(lang, message, problem)
-        return await self._text(user_id, lang, header, body, message.text, markup)
+        return await self._text(user_id, lang, header, body, message.text, markup, thread)
 
     async def _text(
         self,
@@ -73,21 +74,34 @@ class TelegramInbox:
         body: str,
         full: str,
         markup: InlineKeyboardMarkup | None = None,
+        thread: int | None = None,
     ) -> int:
         text = f"{header}\n{body}"
         if _length(_plain(text)) <= MAX_TEXT:
             return await self._plainer(
+                user_id,
+                thread,
                 lambda: self.bot.send_message(
-                    user_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
+                    user_id,
+                    text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                    message_thread_id=thread,
                 ),
                 lambda: self.bot.send_message(
-                    user_id, _plain(text), parse_mode=None, reply_markup=markup
+                    user_id,
+                    _plain(text),
+                    parse_mode=None,
+                    reply_markup=markup,
+                    message_thread_id=thread,
                 ),
             )
         # Too long for one message: the whole text as a file, the sender line as its caption.
         caption = f"{header}\n{t(lang, 'inbox_long', size=len(full))}"
         data = full.encode("utf-8")
         return await self._plainer(
+            user_id,
+            thread,
             lambda: self.bot.send_document(
                 user_id,
                 data,
@@ -95,6 +109,7 @@ class TelegramInbox:
                 caption=caption,
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup,
+                message_thread_id=thread,
             ),
             lambda: self.bot.send_document(
                 user_id,
@@ -103,6 +118,7 @@ class TelegramInbox:
                 caption=_plain(caption),
                 parse_mode=None,
                 reply_markup=markup,
+                message_thread_id=thread,
             ),
         )
 
@@ -114,6 +130,7 @@ class TelegramInbox:
         header: str,
         file: Download,
         markup: InlineKeyboardMarkup | None,
+        thread: int | None,
     ) -> int:
         caption = _caption(lang, header, message.text)
         name = _file_name(message, file)
@@ -131,7 +148,10 @@ class TelegramInbox:
             [senders.get(kind, self.bot.send_document), self.bot.send_document]
         ):
             try:
-                sent = await reach(
+                sent = await post(
+                    self.bot,
+                    user_id,
+                    thread,
                     send(
                         user_id,
                         file.data,
@@ -139,25 +159,30 @@ class TelegramInbox:
                         caption=caption,
                         parse_mode=ParseMode.HTML,
                         reply_markup=markup,
-                    )
+                        message_thread_id=thread,
+                    ),
                 )
                 return sent.message_id
             except BadRequest as exc:
                 log.info("inbox: a %s was refused (%s)", kind, exc.message)
         body = _file_problem(lang, message, "refused")
-        return await self._text(user_id, lang, header, body, message.text, markup)
+        return await self._text(user_id, lang, header, body, message.text, markup, thread)
 
-    @staticmethod
     async def _plainer(
-        formatted: Callable[[], Awaitable[Message]], plain: Callable[[], Awaitable[Message]]
+        self,
+        user_id: int,
+        thread: int | None,
+        formatted: Callable[[], Awaitable[Message]],
+        plain: Callable[[], Awaitable[Message]],
     ) -> int:
-        """Send with HTML; if Telegram refuses it, once more as plain text."""
+        """Send with HTML; if Telegram refuses it, once more as plain text. In a topic that is
+        no more: TopicGone (see `topics.post`)."""
         try:
-            return (await reach(formatted())).message_id
+            return (await post(self.bot, user_id, thread, formatted())).message_id
         except BadRequest as exc:
             log.info("inbox: refused with formatting (%s); sending plain", exc.message)
         try:
-            return (await reach(plain())).message_id
+            return (await post(self.bot, user_id, thread, plain())).message_id
         except BadRequest as exc:
             raise Undeliverable(exc.message) from None
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.storage.models import WhatsAppChat
+from bot.storage.models import BulkState, WhatsAppChat
 from bot.telegram.texts import t
 
 
@@ -23,8 +23,8 @@ class Press:
         return [int(part) for part in self.arg.split(":") if part]
 
 
-ACTIONS = {"cancel", "connect", "use", "disc", "disc!", "keep", "again", "mute", "unmute"}
-WITH_ID = {"use", "disc", "disc!", "again", "mute", "unmute"}  # the argument is a row id
+ACTIONS = {"cancel", "connect", "use", "disc", "disc!", "keep", "again", "mute", "unmute", "to"}
+WITH_ID = {"use", "disc", "disc!", "again", "mute", "unmute", "to"}  # the argument is a row id
 # Team inbox: Take, Area… (choose), Transfer… (choose), to a member, to an area, Close, and
 # the owner's Remove under /desk members. Arguments: contact id, then a user or area id.
 _ROW = "[0-9]{1,9}"  # a row id (the database's integers)
@@ -39,6 +39,11 @@ DESK_ARGS = {
     "dta": f"{_ROW}:{_ROW}",
 }
 ACTIONS |= DESK_ARGS.keys()
+# Bulk sends: Start and Cancel (the preview, or the prompt for a list), Pause, Resume, Stop (asks),
+# Yes stop, No go on, Send again to the unknown; the argument is the bulk's id. "bn": a new one.
+BULK_ACTIONS = {"bgo", "bx", "bp", "br", "bs", "bs!", "bk", "ba"}
+ACTIONS |= BULK_ACTIONS | {"bn"}
+WITH_ID |= BULK_ACTIONS
 
 
 def parse(data: str | None) -> Press | None:
@@ -77,6 +82,13 @@ def connect_again(lang: str, gateway: str) -> InlineKeyboardMarkup:
 
 def send_again(lang: str, message_id: int) -> InlineKeyboardMarkup:
     return _one(t(lang, "btn_send_again"), f"again:{message_id}")
+
+
+def recipients(choices: list[tuple[int, str]]) -> InlineKeyboardMarkup:
+    """/send NAME with several matches: one button per conversation (id, label)."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label[:60], callback_data=f"to:{cid}")] for cid, label in choices]
+    )
 
 
 def gateways(titles: dict[str, str]) -> InlineKeyboardMarkup:
@@ -156,4 +168,79 @@ def desk_members(lang: str, members: list[tuple[int, str]]) -> InlineKeyboardMar
             ]
             for uid, name in members
         ]
+    )
+
+
+def bulk_prompt(lang: str, bulk_id: int) -> InlineKeyboardMarkup:
+    return _one(t(lang, "btn_bulk_cancel"), f"bx:{bulk_id}")
+
+
+def bulk_preview(lang: str, bulk_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(t(lang, "btn_bulk_start"), callback_data=f"bgo:{bulk_id}"),
+                InlineKeyboardButton(t(lang, "btn_bulk_cancel"), callback_data=f"bx:{bulk_id}"),
+            ]
+        ]
+    )
+
+
+def bulk_controls(lang: str, bulk_id: int, state: BulkState) -> list[InlineKeyboardButton]:
+    """A running bulk's buttons: Pause or Resume, and Stop; while Stop asks, Yes and No."""
+    if state is BulkState.ASKING:
+        return [
+            InlineKeyboardButton(t(lang, "btn_bulk_stop_yes"), callback_data=f"bs!:{bulk_id}"),
+            InlineKeyboardButton(t(lang, "btn_bulk_stop_no"), callback_data=f"bk:{bulk_id}"),
+        ]
+    if state is BulkState.PAUSED:
+        first = InlineKeyboardButton(t(lang, "btn_bulk_resume"), callback_data=f"br:{bulk_id}")
+    else:
+        first = InlineKeyboardButton(t(lang, "btn_bulk_pause"), callback_data=f"bp:{bulk_id}")
+    return [first, InlineKeyboardButton(t(lang, "btn_bulk_stop"), callback_data=f"bs:{bulk_id}")]
+
+
+def bulk_progress(lang: str, bulk_id: int, state: BulkState) -> InlineKeyboardMarkup | None:
+    if not state.is_active:
+        return None
+    return InlineKeyboardMarkup([bulk_controls(lang, bulk_id, state)])
+
+
+def bulk_again(lang: str, bulk_id: int, unknown: int) -> InlineKeyboardMarkup:
+    return _one(t(lang, "btn_bulk_again", count=unknown), f"ba:{bulk_id}")
+
+
+def bulk_list(lang: str, rows: list[tuple[int, int, BulkState]]) -> InlineKeyboardMarkup:
+    """/bulk while bulks run: each bulk's buttons (`rows`: its id, its number in the list and
+    its state), and a new bulk send."""
+    keyboard = []
+    for bulk_id, number, state in rows:
+        keyboard.append(
+            [
+                InlineKeyboardButton(
+                    t(lang, "btn_bulk_item", number=number, action=button.text)[:60],
+                    callback_data=button.callback_data,
+                )
+                for button in bulk_controls(lang, bulk_id, state)
+            ]
+        )
+    keyboard.append([InlineKeyboardButton(t(lang, "btn_bulk_new"), callback_data="bn")])
+    return InlineKeyboardMarkup(keyboard)
+
+
+# Threads: Send again under a failed message written in a topic (a new outbox row), and the
+# choice of a conversation for a topic the person made (the conversation's row id).
+TOPIC_ACTIONS = {"tagain", "tbind"}
+ACTIONS |= TOPIC_ACTIONS
+WITH_ID |= TOPIC_ACTIONS
+
+
+def send_again_topic(lang: str, message_id: int) -> InlineKeyboardMarkup:
+    return _one(t(lang, "btn_send_again"), f"tagain:{message_id}")
+
+
+def topic_choices(choices: list[tuple[int, str]]) -> InlineKeyboardMarkup:
+    """One button per conversation that could be the topic's."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label[:60], callback_data=f"tbind:{cid}")] for cid, label in choices]
     )

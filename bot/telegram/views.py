@@ -19,10 +19,11 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.gateways.base import ErrorKind, GatewayError
+from bot.services.conversations import best_name
 from bot.services.phones import pretty
-from bot.services.ports import Outcome, Ui, UiUnavailable, UserUnreachable
+from bot.services.ports import Outcome, TopicGone, Ui, UiUnavailable, UserUnreachable
 from bot.services.sender import GATEWAY_DOWN, NO_PUBLIC_URL, TOO_BIG, UNCERTAIN
-from bot.storage.models import MessageStatus, OutgoingMessage, WhatsAppChat
+from bot.storage.models import Conversation, MessageStatus, OutgoingMessage, WhatsAppChat
 from bot.telegram import keyboards
 from bot.telegram.rate_limiter import Lane, lane
 from bot.telegram.texts import ERRORS, explain_error, t
@@ -46,6 +47,15 @@ def recipient_label(recipient: str, name: str | None = None) -> str:
     if recipient.endswith("@g.us"):
         return name or "WhatsApp group"
     return pretty(recipient)
+
+
+def contact_label(lang: str, conversation: Conversation) -> str:
+    """`Ivan Petrov · +7 900 123-45-67`, a group `👥 Family`; a phone alone while unnamed."""
+    name = best_name(conversation)
+    if conversation.peer.endswith("@g.us"):
+        return f"👥 {name or t(lang, 'unnamed')}"
+    phone = pretty(conversation.peer)
+    return f"{name} · {phone}" if name else phone
 
 
 class TelegramViews:
@@ -155,35 +165,8 @@ class TelegramViews:
         gateway: str,
         wait: float = 0.0,
     ) -> int | None:
-        phone = recipient_label(message.recipient, message.recipient_name)
-        markup = None
-        ticks = {
-            MessageStatus.SENT: "send_sent",
-            MessageStatus.DELIVERED: "send_delivered",
-            MessageStatus.READ: "send_read",
-        }
-        if message.status in (MessageStatus.QUEUED, MessageStatus.SENDING) and message.waiting_told:
-            text = t(lang, "send_waiting", phone=phone, gateway=gateway)
-        elif message.status in (MessageStatus.QUEUED, MessageStatus.SENDING) and wait >= 2:
-            text = t(lang, "send_queued_later", phone=phone, seconds=round(wait))
-        elif message.status in (MessageStatus.QUEUED, MessageStatus.SENDING):
-            text = t(lang, "send_queued", phone=phone)
-        elif message.status in ticks:
-            text = t(lang, ticks[message.status], phone=phone)
-        elif message.error in TICK_FAILURES:
-            text = t(
-                lang, "send_undelivered", phone=phone, reason=t(lang, f"reason_{message.error}")
-            )
-        elif message.error == UNCERTAIN:
-            text, markup = (
-                t(lang, "send_uncertain", phone=phone),
-                keyboards.send_again(lang, message.id),
-            )
-        else:
-            reason = _send_reason(lang, message, error, gateway)
-            text = t(lang, "send_failed", phone=phone, reason=reason)
-            if error is None or error.retriable or message.error == GATEWAY_DOWN:
-                markup = keyboards.send_again(lang, message.id)
+        text, again = status_text(message, lang, error, gateway, wait)
+        markup = keyboards.send_again(lang, message.id) if again else None
         ui = Ui(message.source_chat_id, message.ui_message_id or 0)
         if message.ui_message_id:
             return await self._edit_text(ui, text, markup, reply_to=message.source_message_id)
@@ -243,6 +226,61 @@ async def reach(call: Awaitable[T]) -> T:
         raise
     except TelegramError as exc:
         raise UiUnavailable(str(exc)) from None
+
+
+def status_text(
+    message: OutgoingMessage, lang: str, error: GatewayError | None, gateway: str, wait: float = 0.0
+) -> tuple[str, bool]:
+    """What a message's confirmation says, and whether it offers Send again."""
+    phone = recipient_label(message.recipient, message.recipient_name)
+    ticks = {
+        MessageStatus.SENT: "send_sent",
+        MessageStatus.DELIVERED: "send_delivered",
+        MessageStatus.READ: "send_read",
+    }
+    if message.status in (MessageStatus.QUEUED, MessageStatus.SENDING) and message.waiting_told:
+        return t(lang, "send_waiting", phone=phone, gateway=gateway), False
+    if message.status in (MessageStatus.QUEUED, MessageStatus.SENDING) and wait >= 2:
+        return t(lang, "send_queued_later", phone=phone, seconds=round(wait)), False
+    if message.status in (MessageStatus.QUEUED, MessageStatus.SENDING):
+        return t(lang, "send_queued", phone=phone), False
+    if message.status in ticks:
+        return t(lang, ticks[message.status], phone=phone), False
+    if message.error in TICK_FAILURES:
+        reason = t(lang, f"reason_{message.error}")
+        return t(lang, "send_undelivered", phone=phone, reason=reason), False
+    if message.error == UNCERTAIN:
+        return t(lang, "send_uncertain", phone=phone), True
+    reason = _send_reason(lang, message, error, gateway)
+    again = error is None or error.retriable or message.error == GATEWAY_DOWN
+    return t(lang, "send_failed", phone=phone, reason=reason), again
+
+
+# What Telegram answers about a topic that is no more (compared in lower case; see topics.py).
+GONE = ("message thread not found", "topic_id_invalid", "topic_deleted")
+
+
+def is_gone(exc: BadRequest) -> bool:
+    """Telegram's way of saying that a topic is no more."""
+    text = exc.message.lower()
+    return any(words in text for words in GONE)
+
+
+async def post(bot: Bot, chat_id: int, thread: int | None, call: Awaitable[Message]) -> Message:
+    """A send with `message_thread_id=thread`, as `reach`, and TopicGone when the topic is no
+    more, including a message Telegram put outside it (then deleted again: the stray copy)."""
+    try:
+        message = await reach(call)
+    except BadRequest as exc:
+        if thread is not None and is_gone(exc):
+            raise TopicGone(exc.message) from None
+        raise
+    if thread is not None and message.message_thread_id != thread:
+        log.warning("topics: a message meant for topic %s landed outside it; deleted", thread)
+        with contextlib.suppress(TelegramError):
+            await bot.delete_message(chat_id, message.message_id)
+        raise TopicGone("the message landed outside the topic")
+    return message
 
 
 def _send_reason(

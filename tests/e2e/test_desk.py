@@ -1,11 +1,15 @@
 """The team inbox over a wapp.im line, end to end: three members, invites, queue cards reaching
 everyone, two Takes at once (one owner), answers by reply (with a signature), transfer to a
-member and to an area, close and re-queue, and a removed member who sees nothing more."""
+member and to an area, close and re-queue, and a removed member who sees nothing more. Run flat
+and threaded (the cards stay in the general part of the chat; a taken customer's conversation
+goes on in the taker's topic: see test_threads.py for what happens there)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+
+import pytest
 
 from bot.config import Settings
 from bot.storage.models import DeskContact
@@ -18,6 +22,12 @@ THIRD = 3003
 OUTSIDER = 4004
 CUSTOMER = "79001234567"
 NAMES = {USER: "Ann", OTHER_USER: "Bob", THIRD: "Carl", OUTSIDER: "Dave"}
+FLAT_ONLY = pytest.mark.parametrize("threaded", [False], ids=["flat"])
+
+
+@pytest.fixture(params=[False, True], ids=["flat", "threads"])
+def threaded(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
 
 
 def said(telegram: FakeTelegram, user: int, text: str, reply_to: int | None = None) -> int:
@@ -123,6 +133,7 @@ async def test_three_members_share_a_line(
         assert "Take" in again.buttons[0][0]
 
 
+@FLAT_ONLY  # threaded: test_threads.py (desk, blocked)
 async def test_areas_transfer_and_removal(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:
@@ -158,6 +169,7 @@ async def test_areas_transfer_and_removal(
     assert len(telegram.messages(THIRD)) == before
 
 
+@FLAT_ONLY
 async def test_desk_off_gives_everything_back_to_the_owner(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:
@@ -173,6 +185,7 @@ async def test_desk_off_gives_everything_back_to_the_owner(
     await answer_to(telegram, USER, "/desk invite", "not a team desk")
 
 
+@FLAT_ONLY  # threaded: test_threads.py (desk, blocked)
 async def test_the_team_goes_on_when_the_owner_blocked_the_bot(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:

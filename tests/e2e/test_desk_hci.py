@@ -236,3 +236,29 @@ async def test_a_remapped_operator_leaves_the_first_operators_areas(
     await in_thread(telegram.wait_message, OTHER_USER, "Hacen soporte", timeout=15)
     assert "Nobody" in (await told(telegram, THIRD, "/desk queue", "aiting")).content
     assert await db(hci_bot.settings, carls_areas) == ["Vendas"]
+
+
+@pytest.mark.parametrize("threaded", [True], ids=["threads"])
+async def test_in_threaded_mode_the_taker_answers_in_the_customers_topic(
+    hci_bot: RunningBot, telegram: FakeTelegram, hci: FakeHci
+) -> None:
+    operators = await desk(telegram, hci, hci_bot.settings)
+    hci.customer_writes(CUSTOMER, "¿Tienen stock?", name="María")
+    card = await in_thread(telegram.wait_message, OTHER_USER, "Tienen stock", timeout=15)
+    assert card.thread_id is None  # waiting: a card in the general part
+    telegram.press(OTHER_USER, card.message_id, card.button_data("Take"))
+    topic = await in_thread(telegram.wait_topic, OTHER_USER, "María")
+    await in_thread(telegram.wait_message, OTHER_USER, "Tienen stock", thread=topic.thread_id)
+    said_id = telegram.send_text(OTHER_USER, "Sí, quedan 3", thread=topic.thread_id)
+    await wait_until(lambda: hci.sent, 10)
+    sent = hci.sent[-1]
+    assert (sent.operator_id, sent.contact_number, sent.content2) == (
+        operators[OTHER_USER],
+        CUSTOMER,
+        "Sí, quedan 3",
+    )
+    await wait_until(lambda: telegram.reaction(OTHER_USER, said_id) == "👍", 10)
+    hci.customer_writes(CUSTOMER, "¡gracias!", name="María")
+    await in_thread(
+        telegram.wait_message, OTHER_USER, "gracias", thread=topic.thread_id, timeout=15
+    )

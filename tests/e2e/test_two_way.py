@@ -1,12 +1,17 @@
 """Two-way messaging on wapp.im through the real bot: what contacts write arrives in Telegram (text,
 groups, files), a plain reply answers through the line it came from, files go out with their
-bytes, /mute stops forwarding, and two people never see each other's messages."""
+bytes, /mute stops forwarding, and two people never see each other's messages.
+
+The exchanges threads change run twice: flat (as before threads) and threaded (the bot's Threaded
+Mode on: each conversation in its topic, where a reply lands too, and a reaction confirms what was
+sent); what test_threads.py covers in threaded mode runs flat only here."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 
+import pytest
 from PIL import Image
 
 from bot.config import Settings
@@ -17,6 +22,12 @@ from tests.fakes.telegram import FakeMessage, FakeTelegram
 from tests.fakes.wappim import FakeWappim
 
 CONTACT = "79001234567"
+FLAT_ONLY = pytest.mark.parametrize("threaded", [False], ids=["flat"])
+
+
+@pytest.fixture(params=[False, True], ids=["flat", "threads"])
+def threaded(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
 
 
 def png(color: str = "red") -> bytes:
@@ -37,13 +48,22 @@ def newest(telegram: FakeTelegram, user: int) -> int:
     return max((m.message_id for m in telegram.messages(user)), default=0)
 
 
+async def confirmed(telegram: FakeTelegram, user: int, said: int, phone: str) -> None:
+    """The person's message `said` was sent: a reaction on it in a topic, else "Sent to"."""
+    if telegram.threaded:
+        await wait_until(lambda: telegram.reaction(user, said) == "👍", 10)
+    else:
+        await incoming(telegram, user, f"Sent to {phone}", after=said)
+
+
+@FLAT_ONLY  # threaded: test_threads.py
 async def test_a_contacts_message_arrives_with_sender_and_exact_text(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:
     instance = await link(telegram, wappim)
     text = "Привет! <b>not bold</b> *_[x]_* & \u202eevil\u200b\nsecond line"
     wappim.receive(instance, phone=CONTACT, body=text, sender_name="Ivan Petrov")
-    shown = await incoming(telegram, USER, "Ivan Petrov")
+    shown = await incoming(telegram, USER, "second line")
     assert shown.content == f"👤 Ivan Petrov · +7 900 123-45-67\n{text}"
     assert not shown.buttons
 
@@ -63,6 +83,7 @@ async def test_group_messages_show_the_group_and_the_author(
     assert shown.content.splitlines()[0] == "👥 Family · Anna (+7 900 123-45-67)"
 
 
+@FLAT_ONLY
 async def test_history_and_own_messages_are_not_forwarded(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:
@@ -75,6 +96,7 @@ async def test_history_and_own_messages_are_not_forwarded(
     assert not any("from before the link" in c or "typed on my phone" in c for c in contents)
 
 
+@FLAT_ONLY  # threaded: test_threads.py
 async def test_a_photo_and_a_voice_note_arrive_as_such_with_their_bytes(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:
@@ -96,8 +118,8 @@ async def test_a_plain_reply_answers_the_contact_quoting_the_message(
     instance = await link(telegram, wappim)
     message_id = wappim.receive(instance, phone=CONTACT, body="are you there?")
     shown = await incoming(telegram, USER, "are you there?")
-    telegram.send_text(USER, "yes, here", reply_to=shown.message_id)
-    await incoming(telegram, USER, "Sent to +7 900 123-45-67", after=shown.message_id)
+    said = telegram.send_text(USER, "yes, here", reply_to=shown.message_id)
+    await confirmed(telegram, USER, said, "+7 900 123-45-67")
     sent = wappim.sent[-1]
     assert (sent.instance_id, sent.chat_id, sent.body) == (instance, f"{CONTACT}@c.us", "yes, here")
     assert sent.fields.get("quotedMsgId") == message_id
@@ -116,6 +138,7 @@ async def test_a_reply_to_a_confirmation_goes_to_that_recipient(
     )
 
 
+@FLAT_ONLY  # threaded: test_threads.py
 async def test_a_photo_reply_goes_out_with_its_bytes(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:
@@ -132,6 +155,7 @@ async def test_a_photo_reply_goes_out_with_its_bytes(
     assert sent.data == picture  # the fake keeps a person's photo as sent
 
 
+@FLAT_ONLY
 async def test_a_voice_note_captioned_send_goes_to_a_new_contact(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:
@@ -144,6 +168,7 @@ async def test_a_voice_note_captioned_send_goes_to_a_new_contact(
     assert sent.mime == "audio/ogg"
 
 
+@FLAT_ONLY
 async def test_a_file_over_20_mb_is_refused_in_words(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:
@@ -156,6 +181,7 @@ async def test_a_file_over_20_mb_is_refused_in_words(
     assert wappim.sent_files == []
 
 
+@FLAT_ONLY
 async def test_mute_stops_forwarding_and_unmute_does_not_replay(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim, settings: Settings
 ) -> None:
@@ -185,6 +211,7 @@ async def test_mute_stops_forwarding_and_unmute_does_not_replay(
     assert rows == expected
 
 
+@FLAT_ONLY  # threaded: test_threads.py
 async def test_two_people_never_see_each_others_messages(
     bot: RunningBot, telegram: FakeTelegram, wappim: FakeWappim
 ) -> None:
@@ -218,5 +245,9 @@ async def test_a_line_of_rows_is_forwarded_once_and_in_order(
     assert shown == [f"burst {n}" for n in range(10)]
     statuses = await db(settings, lambda: IncomingMessage.all().values_list("status", flat=True))
     assert set(statuses) == {InboundStatus.FORWARDED}
+    if telegram.threaded:  # ten messages of a new contact at once: one topic, all of them in it
+        (topic,) = telegram.topics(USER).values()
+        inside = [m.content for m in telegram.messages(USER, thread=topic.thread_id)]
+        assert sum("burst" in c for c in inside) == 10
     chat = await db(settings, lambda: WhatsAppChat.get(instance_id=str(instance)))
     assert chat.incoming_cursor == "10"

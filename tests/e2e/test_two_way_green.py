@@ -1,7 +1,8 @@
 """Two-way messaging on Green-API through the real bot: the notification queue (a receipt is
 deleted only once the message is in Telegram, also across a Telegram outage), answers quoting
 the message, files uploaded with their bytes, delivery ticks on the confirmation, a logout
-reported, and a webhookUrl that blocks the queue explained in /status."""
+reported, and a webhookUrl that blocks the queue explained in /status. The exchanges run flat and
+threaded (in the contact's topic, the ticks as reactions 👍 → 👌 → 👀 on the person's message)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ from tests.fakes.telegram import FakeTelegram
 from tests.fakes.wappim import FakeWappim
 
 CONTACT = "79001234567"
+FLAT_ONLY = pytest.mark.parametrize("threaded", [False], ids=["flat"])
+
+
+@pytest.fixture(params=[False, True], ids=["flat", "threads"])
+def threaded(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
 
 
 @pytest.fixture
@@ -81,10 +88,17 @@ async def test_a_message_arrives_its_receipt_is_deleted_and_a_reply_quotes_it(
     assert shown.content == "👤 Ольга · +7 900 123-45-67\nЕсть доставка?"
     await wait_until(lambda: not green.notifications(instance), 5)
     assert green.instance(instance).deleted_receipts, "the receipt was deleted once shown"
-    telegram.send_text(USER, "Да, завтра", reply_to=shown.message_id)
+    said = telegram.send_text(USER, "Да, завтра", reply_to=shown.message_id)
     await wait_until(lambda: any(s.message == "Да, завтра" for s in green.sent), 10)
     sent = next(s for s in green.sent if s.message == "Да, завтра")
     assert (sent.chat_id, sent.quoted) == (f"{CONTACT}@c.us", message_id)
+    if telegram.threaded:  # the reply landed in the topic: the ticks are reactions on it
+        (topic,) = telegram.topics(USER).values()
+        assert shown.thread_id == topic.thread_id
+        await wait_until(lambda: telegram.reaction(USER, said) == "👀", 10)
+        assert telegram.reactions(USER, said) == ["👍", "👌", "👀"]
+        assert not any("Sent to" in m.content for m in telegram.messages(USER))
+        return
     # The ticks: the confirmation moves ✓ → ✓✓ delivered → read.
     read = await in_thread(telegram.wait_message, USER, "· read", after=shown.message_id)
     assert read.content == "✓✓ Sent to +7 900 123-45-67 · read"
@@ -95,6 +109,7 @@ async def test_a_message_arrives_its_receipt_is_deleted_and_a_reply_quotes_it(
     ]
 
 
+@FLAT_ONLY  # threaded: test_threads.py (media)
 async def test_files_both_ways(
     green_bot: RunningBot, telegram: FakeTelegram, green: FakeGreenApi
 ) -> None:
@@ -134,10 +149,14 @@ async def test_a_telegram_outage_keeps_the_receipt_until_the_message_is_shown(
     await asyncio.sleep(2.0)
     assert green.notifications(instance), "not deleted while Telegram is down"
     telegram.set_down(False)
-    await in_thread(telegram.wait_message, USER, "during the outage", timeout=20)
+    shown = await in_thread(telegram.wait_message, USER, "during the outage", timeout=20)
     await wait_until(lambda: not green.notifications(instance), 10)
+    if telegram.threaded:  # its topic was made once Telegram was back, and it landed there
+        (topic,) = telegram.topics(USER).values()
+        assert shown.thread_id == topic.thread_id
 
 
+@FLAT_ONLY
 async def test_a_logout_on_the_phone_is_reported(
     green_bot: RunningBot, telegram: FakeTelegram, green: FakeGreenApi
 ) -> None:
@@ -148,6 +167,7 @@ async def test_a_logout_on_the_phone_is_reported(
     assert "Connect again" in lost.buttons[0][0]
 
 
+@FLAT_ONLY
 async def test_a_webhook_url_in_the_settings_is_explained(
     green_bot: RunningBot, telegram: FakeTelegram, green: FakeGreenApi
 ) -> None:

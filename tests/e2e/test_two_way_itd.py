@@ -1,6 +1,7 @@
 """Two-way messaging on ITD Chile, whose panel pushes to the bot's HTTP server: incoming through
 the hook (only with the right secret), a shared line's routing, answers and photos out (fetched by
-ITD from a link the bot serves), and the ticks of the status hook."""
+ITD from a link the bot serves), and the ticks of the status hook. The exchanges run flat and
+threaded (each conversation in its topic; on a shared line, in each person's own topic)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ from tests.fakes.wappim import FakeWappim
 
 SECRET = "hook-secret-0123456789"
 CONTACT = "56987654321"
+FLAT_ONLY = pytest.mark.parametrize("threaded", [False], ids=["flat"])
+
+
+@pytest.fixture(params=[False, True], ids=["flat", "threads"])
+def threaded(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
 
 
 @pytest.fixture
@@ -77,7 +84,7 @@ async def test_incoming_through_the_hook_then_answer_and_ticks(
     itd.receive(CONTACT, "¿Hola, están abiertos?", sender_name="Camila")
     shown = await in_thread(telegram.wait_message, USER, "están abiertos")
     assert shown.content == f"👤 Camila · {pretty(CONTACT)}\n¿Hola, están abiertos?"
-    telegram.send_text(USER, "Sí, hasta las 20:00", reply_to=shown.message_id)
+    said = telegram.send_text(USER, "Sí, hasta las 20:00", reply_to=shown.message_id)
     await wait_until(lambda: itd.sent, 10)
     sent = itd.sent[-1]
     assert (sent.content_type, sent.prefijo, sent.phone, sent.content) == (
@@ -86,12 +93,18 @@ async def test_incoming_through_the_hook_then_answer_and_ticks(
         "987654321",
         "Sí, hasta las 20:00",
     )
+    if telegram.threaded:  # in Camila's topic: the status hook's ticks are reactions
+        assert shown.thread_id == (await in_thread(telegram.wait_topic, USER, "Camila")).thread_id
+        await wait_until(lambda: telegram.reaction(USER, said) == "👀", 10)
+        assert telegram.reactions(USER, said)[0] == "👍"
+        return
     # The status hook: SENT, then READ, edit the confirmation in place.
     read = await in_thread(telegram.wait_message, USER, "· read", after=shown.message_id)
     assert read.content == f"✓✓ Sent to {pretty(CONTACT)} · read"
     assert read.edits >= 1
 
 
+@FLAT_ONLY
 async def test_a_wrong_secret_is_404_and_changes_nothing(
     server_bot: RunningBot, telegram: FakeTelegram, itd: FakeItd
 ) -> None:
@@ -126,8 +139,11 @@ async def test_a_shared_line_goes_to_whoever_wrote_to_the_contact(
     await wait_until(lambda: len(itd.pushes_of("incoming")) >= 2, 5)
     assert all(p.ok for p in itd.pushes_of("incoming"))
     assert not any("thanks, Bob" in m.content for m in telegram.messages(USER))
+    if telegram.threaded:  # one conversation each, in each one's own topic
+        assert len(telegram.topics(USER)) == len(telegram.topics(OTHER_USER)) == 1
 
 
+@FLAT_ONLY  # the link ITD fetches: no topic in it
 async def test_a_photo_goes_out_as_a_link_itd_fetches(
     server_bot: RunningBot, telegram: FakeTelegram, itd: FakeItd
 ) -> None:
@@ -148,6 +164,7 @@ async def test_a_photo_goes_out_as_a_link_itd_fetches(
     assert guessed.status_code == 404
 
 
+@FLAT_ONLY
 async def test_an_incoming_photo_from_itd_arrives_as_a_photo(
     server_bot: RunningBot, telegram: FakeTelegram, itd: FakeItd
 ) -> None:
@@ -158,6 +175,7 @@ async def test_an_incoming_photo_from_itd_arrives_as_a_photo(
     assert photo.data == picture
 
 
+@FLAT_ONLY
 async def test_without_the_server_status_says_incoming_cannot_work(
     multi_itd: RunningBot, telegram: FakeTelegram
 ) -> None:

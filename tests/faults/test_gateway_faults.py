@@ -2,10 +2,10 @@
 
 The bot runs in-process against the fakes, with SEND_MAX_ATTEMPTS=3, SEND_RETRY_BACKOFF=0.05,
 SEND_RETRY_MAX_WAIT=0.2 and SEND_RETRY_FOR=2 (an outage is waited out for 2 s, not an hour).
-Two transport constants of `GatewayHttp` have no setting, so they are shortened here by wrapping the
-class the registry builds (test-only): the client timeout (15 s → 1 s, so a reply held 2 s is "no
-answer" without waiting 15 s) and the breaker cooldown (30 s → 1 s, so recovery is observable).
-Its own retry backoff is shortened too (0.5 s → 0.02 s).
+GATEWAY_BREAKER_SECONDS is 1 (so recovery is observable). Two transport constants of `GatewayHttp`
+have no setting, so they are shortened here by wrapping the class the registry builds (test-only):
+the client timeout (15 s → 1 s, so a reply held 2 s is "no answer" without waiting 15 s) and its
+own retry backoff (0.5 s → 0.02 s).
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ class QuickHttp(GatewayHttp):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("timeout", CLIENT_TIMEOUT)
         kwargs.setdefault("backoff", 0.02)
-        kwargs.setdefault("breaker_cooldown", BREAKER_COOLDOWN)
         super().__init__(*args, **kwargs)
 
 
@@ -64,6 +63,7 @@ def settings(
         send_retry_backoff=0.05,
         send_retry_max_wait=0.2,
         send_retry_for=RETRY_FOR,
+        gateway_breaker_seconds=BREAKER_COOLDOWN,
     )
 
 

@@ -349,8 +349,8 @@ async def test_cancel_during_line_acquisition(
 async def test_typed_text_is_echoed_as_typed_and_every_usage_error_is_explained(
     linked: RunningBot, telegram: FakeTelegram
 ) -> None:
-    answer = await answered(telegram, "/send <b>&amp;</b> hi")
-    assert "“<b>&amp;</b>” is not a phone number" in answer.content, answer.content
+    answer = await answered(telegram, "/send <b>&amp;</b> hi")  # a name, looked up as typed
+    assert "I know nobody called “<b>&amp;</b>”" in answer.content, answer.content
     answer = await answered(telegram, "/connect <i>x</i>")
     assert "no gateway called “<i>x</i>”" in answer.content, answer.content
     answer = await answered(telegram, "/sendfile nonsense")

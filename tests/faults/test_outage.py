@@ -23,7 +23,6 @@ from tests.e2e.test_send import link
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.wappim import FakeWappim
 from tests.faults.ledger import ledger
-from tests.faults.test_gateway_faults import QuickHttp
 
 OUTAGE = 6.0  # seconds; the old rule failed every message within ~1.5 s at these waits
 RECIPIENTS = ["79001230001", "79001230002", "79001230003", "79001230004"]
@@ -32,15 +31,8 @@ WAITING = "waiting for wapp.im, will send when it is back"
 
 @pytest.fixture
 def settings(
-    monkeypatch: pytest.MonkeyPatch,
-    telegram: FakeTelegram,
-    wappim: FakeWappim,
-    database_url: str,
-    tmp_path: Path,
+    telegram: FakeTelegram, wappim: FakeWappim, database_url: str, tmp_path: Path
 ) -> Settings:
-    from bot.gateways import registry
-
-    monkeypatch.setattr(registry, "GatewayHttp", QuickHttp)  # breaker cooldown 1 s
     return make_settings(
         telegram,
         wappim,
@@ -50,6 +42,7 @@ def settings(
         send_retry_max_wait=1.0,
         send_max_attempts=5,
         send_rate_per_minute=600,  # 0.1 s apart: the drain is visibly paced
+        gateway_breaker_seconds=1.0,
     )
 
 

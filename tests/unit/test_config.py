@@ -276,3 +276,16 @@ def test_env_example_lists_every_setting() -> None:
         if "=" in line and not line.startswith("#")
     }
     assert {name.upper() for name in Settings.model_fields} <= listed
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "auto"), ("", "auto"), ("OFF", "off")])
+def test_threads_is_auto_unless_off(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: str
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    if value is not None:
+        monkeypatch.setenv("THREADS", value)
+    assert load_settings().threads == expected
+    monkeypatch.setenv("THREADS", "sometimes")
+    with pytest.raises(ConfigError, match="THREADS"):
+        load_settings()

@@ -138,6 +138,8 @@ NOT_COUNTS = {
     "bot": "the bot's username",
     "by": "a person's name",
     "chat": "a chat's label",
+    "duration": "a duration in words, its counts worded already (about 5 min)",
+    "help": "a sentence (a line state's help)",
     "gateway": "a gateway's name",
     "name": "a person's or area's name",
     "operator": "an HCI operator id",
@@ -147,7 +149,7 @@ NOT_COUNTS = {
 }
 
 # Abbreviated units read the same for any number ("2 MB", "около 5 с"): they may follow a count.
-UNITS = {"MB", "МБ", "KB", "КБ", "s", "с", "UTC"}
+UNITS = {"MB", "МБ", "KB", "КБ", "s", "с", "min", "мин", "h", "ч", "UTC"}
 
 _BEFORE_A_WORD = re.compile(r"\{(\w+)\}[ \u00a0]*([^\W\d_]+)")  # on the same line
 

@@ -142,7 +142,7 @@ class DeskCommands:
                 return t(lang, "desk_operator_not_mapped", name=display_name(target)), None
             return t(lang, "desk_operator_off", name=display_name(target)), None
         if len(value) > MAX_OPERATOR_ID:
-            return t(lang, "desk_operator_too_long", most=str(MAX_OPERATOR_ID)), None
+            return t(lang, "desk_operator_too_long", most=MAX_OPERATOR_ID), None
         linked = await self.hci.map(target, value)
         text = "desk_operator_set" if linked else "desk_operator_set_later"
         return t(lang, text, name=display_name(target), operator=value), None

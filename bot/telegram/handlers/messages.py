@@ -1,5 +1,6 @@
 """Everything that is not a command: an answer to a forwarded WhatsApp message (a plain reply,
-with text or a file), the credentials the bot asked for, and a hint for anything else; commands
+with text or a file), the credentials the bot asked for, a bulk send's list or text (what
+/bulk asked for), and a hint for anything else; commands
 the bot does not know; buttons nobody handles any more."""
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 from bot.services.desk import Answer, DeskService
 from bot.services.reply_targets import ReplyTarget, reply_target
 from bot.services.sender import Draft
+from bot.services.topics import TopicService
 from bot.storage.models import User
 from bot.telegram.files import has_unsupported_media
+from bot.telegram.handlers.bulk import BulkCommands
 from bot.telegram.handlers.common import (
     PRIVATE,
     App,
@@ -35,10 +38,19 @@ STORE_WAIT_TRIES = 5
 class Messages:
     """Registered last: it takes whatever the other features did not."""
 
-    def __init__(self, connect: ConnectCommands, send: SendCommands, desk: DeskService) -> None:
+    def __init__(
+        self,
+        connect: ConnectCommands,
+        send: SendCommands,
+        desk: DeskService,
+        bulk: BulkCommands,
+        topics: TopicService | None = None,
+    ) -> None:
         self.connect = connect
         self.send = send
         self.desk = desk
+        self.bulk = bulk
+        self.topics = topics  # threads: how to write to someone is said differently
 
     def register(self, app: App) -> None:
         app.add_handler(MessageHandler(PRIVATE & filters.COMMAND, self.unknown_command))
@@ -50,6 +62,8 @@ class Messages:
         if message is None:
             return
         if message.text and await self.connect.answer_credentials(update, context):
+            return
+        if await self.bulk.take_input(update, context):  # a bulk send's list or text
             return
         user = user_of(context)
         text = typed(message.text or message.caption or "")
@@ -68,7 +82,10 @@ class Messages:
         else:
             target, signed = found, text
         if target is None:
-            await reply(update, t(lang, "plain_text" if message.text else "not_text"))
+            if self.topics is not None and self.topics.enabled:
+                await reply(update, t(lang, "plain_text_threads"))
+            else:
+                await reply(update, t(lang, "plain_text" if message.text else "not_text"))
             return
         draft = Draft(
             target.recipient,

@@ -9,7 +9,9 @@
     chats.py     /chats, /status, /disconnect, a lost line
     incoming.py  incoming WhatsApp messages, their files, mute and unmute
     desk.py      the team inbox (/desk), its cards and buttons
+    contacts.py  the address book: /contacts, /send to a name, /name
     bulk.py      a bulk send's list: refusals, unreadable lines, the preview's counts
+    threads.py   topics: a new topic's header, lines when a conversation moves on, binding
     plural.py    not texts: how a count is worded (1 message, 5 сообщений), by CLDR's rules
 
 A key may be written in one part only, and a count is worded only by `plural.py`'s forms
@@ -30,10 +32,12 @@ from bot.telegram.texts.bulk import BULK
 from bot.telegram.texts.chats import CHATS
 from bot.telegram.texts.common import COMMON
 from bot.telegram.texts.connect import CONNECT
+from bot.telegram.texts.contacts import CONTACTS
 from bot.telegram.texts.desk import DESK
 from bot.telegram.texts.incoming import INCOMING
 from bot.telegram.texts.plural import LANGS, CountFormatter, check
 from bot.telegram.texts.send import SEND
+from bot.telegram.texts.threads import THREADS
 
 
 def _merged(*parts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -53,7 +57,9 @@ def _merged(*parts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     return merged
 
 
-TEXTS: dict[str, dict[str, str]] = _merged(COMMON, CONNECT, SEND, CHATS, INCOMING, DESK, BULK)
+TEXTS: dict[str, dict[str, str]] = _merged(
+    COMMON, CONNECT, SEND, CHATS, INCOMING, DESK, CONTACTS, BULK, THREADS
+)
 
 
 STATE_NAMES: dict[LineState, dict[str, str]] = {

@@ -6,7 +6,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0007_reliability_and_conversations')]
+    dependencies = [('models', '0008_bulk_send')]
 
     initial = False
 
