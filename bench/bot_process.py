@@ -2,11 +2,13 @@
 
 It is `python -m bot` with differences that only a benchmark wants: `--no-rate-limit` runs
 the bot without python-telegram-bot's limiter (which keeps it under Telegram's 30 calls a second,
-so with it a benchmark would measure Telegram's limit instead of the bot), and at exit it prints
-one JSON line on stdout with this process's peak RSS and CPU time. For comparisons (they are not
-settings of the bot): `--transport httpcore` puts httpx's own transport back under every client
-instead of `bot.transport`, and `--loop uvloop` runs it on uvloop instead of asyncio's own loop.
-Settings come from the environment only (no `.env`); SIGTERM stops it cleanly.
+so with it a benchmark would measure Telegram's limit instead of the bot; the connect queue then
+admits everybody at once, unless `--pace JSON` gives it a pace, the fields of
+`bot.services.admission.Pace`), and at exit it prints one JSON line on stdout with this process's
+peak RSS and CPU time. For comparisons (they are not settings of the bot): `--transport httpcore`
+puts httpx's own transport back under every client instead of `bot.transport`, and `--loop
+uvloop` runs it on uvloop instead of asyncio's own loop. Settings come from the environment only
+(no `.env`); SIGTERM stops it cleanly.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def httpcore_transport(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-rate-limit", action="store_true")
+    parser.add_argument("--pace", help="the connect queue's pace, JSON (bot.services.admission)")
     parser.add_argument("--transport", choices=["aiohttp", "httpcore"], default="aiohttp")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
@@ -41,16 +44,18 @@ def main() -> None:
     from bot.app import run
     from bot.config import Settings
     from bot.logs import setup_logging
+    from bot.services.admission import Pace
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]  # from the environment
     setup_logging(settings.log_level)
+    pace = Pace(**json.loads(args.pace)) if args.pace else None
     new_loop = asyncio.new_event_loop  # as `python -m bot` runs
     if args.loop == "uvloop":
         import uvloop
 
         new_loop = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=new_loop) as runner:
-        runner.run(run(settings, rate_limit=not args.no_rate_limit))
+        runner.run(run(settings, rate_limit=not args.no_rate_limit, pace=pace))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     summary = {
         "peak_rss_mib": usage.ru_maxrss / 1024,  # Linux reports KiB

@@ -16,6 +16,11 @@ Python `qrcode` (about 2 ms instead of 12 ms each; the same content, a 244 px PN
 and the fake Bot API does not render the thumbnail of every photo it is sent (about 5 ms each).
 `cpu_seconds` tells how busy the fakes were: near one core, they were the bottleneck.
 
+Phones (`watch_qrs`): every QR photo the bot shows (sent, or edited in) is read back (zxing-cpp)
+on a thread of its own, checked against the validity window the emulator gave that QR (valid
+when it reached Telegram?), and, with `scan_after`, its phone scans it that many seconds later,
+as a person would.
+
 Timestamps are `time.monotonic()`, which on Linux is one clock for every process of the machine:
 the benchmark compares them with its own.
 """
@@ -25,8 +30,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import heapq
 import io
 import multiprocessing
+import queue
 import resource
 import threading
 import time
@@ -41,8 +48,8 @@ import httpx
 import zxingcpp
 from PIL import Image
 
-from tests.fakes.telegram import JSON, FakeTelegram
-from tests.fakes.wappim import TASK_TOKEN, FakeWappim, WappimTimeline
+from tests.fakes.telegram import JSON, Call, FakeTelegram
+from tests.fakes.wappim import TASK_TOKEN, FakeInstance, FakeWappim, WappimTimeline
 
 # Calls the bot makes to run at all (start-up, getUpdates, shutdown), not to talk to people.
 HOUSEKEEPING = frozenset(
@@ -69,8 +76,37 @@ class TelegramCall:
     text: str  # text or caption (the first 200 characters)
 
 
+@dataclass(frozen=True)
+class QrCheck:
+    """A QR photo that reached Telegram, read back and checked."""
+
+    chat_id: int
+    at: float  # monotonic, when it reached the fake Bot API
+    instance: int | None  # the emulator instance that issued it (None: not one it issued)
+    left: float  # seconds of validity it had left then (negative: shown expired)
+
+
 class LightTelegram(FakeTelegram):
-    """The fake Bot API without a thumbnail for every photo (Telegram's work, not the bot's)."""
+    """The fake Bot API without a thumbnail for every photo (Telegram's work, not the bot's).
+    With `qr_photos` set, every QR photo it is sent goes there as (arrival, chat, PNG)."""
+
+    qr_marker = "Linked devices"
+    qr_photos: queue.SimpleQueue[tuple[float, int, bytes]] | None = None
+
+    def _record(self, call: Call) -> None:
+        super()._record(call)
+        if self.qr_photos is None or not call.ok:
+            return
+        if call.method not in ("sendPhoto", "editMessageMedia") or not call.files:
+            return
+        media = call.params.get("media")
+        caption = call.params.get("caption") or (
+            media.get("caption") if isinstance(media, dict) else None
+        )
+        chat = call.params.get("chat_id")
+        if self.qr_marker in str(caption or "") and chat is not None:
+            png = next(iter(call.files.values())).data
+            self.qr_photos.put((call.at, int(chat), png))
 
     def _store_photo(self, data: bytes, size: int | None = None) -> list[JSON]:
         with Image.open(io.BytesIO(data)) as image:  # reads the header only
@@ -82,7 +118,20 @@ class LightTelegram(FakeTelegram):
 
 
 class LightWappim(FakeWappim):
-    """The wapp.im emulator drawing its QR images with zxing-cpp (the gateway's work)."""
+    """The wapp.im emulator drawing its QR images with zxing-cpp (the gateway's work), and
+    keeping each QR's validity window: QR content → (instance, valid until, monotonic)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.qr_windows: dict[str, tuple[int, float]] = {}
+
+    def _advance(self, inst: FakeInstance) -> None:
+        shown = inst.qrs[-1] if inst.qrs else None
+        super()._advance(inst)
+        if inst.qrs and inst.qrs[-1] != shown:  # a new QR: valid to the end of its slot
+            tl = self.timeline
+            end = inst.phase_started + tl.first_qr_seconds + inst.qr_slot * tl.rotate_seconds
+            self.qr_windows[inst.qrs[-1]] = (inst.id, end)
 
     def _data_uri(self, content: str) -> str:
         uri = self._png_cache.get(content)
@@ -110,6 +159,8 @@ class FakesHost:
         )
         self.telegram.start()
         self.wappim.start()
+        self.qr_checks: list[QrCheck] = []
+        self._phones: threading.Thread | None = None
 
     def addresses(self) -> Addresses:
         return Addresses(
@@ -117,8 +168,59 @@ class FakesHost:
         )
 
     def stop(self) -> None:
+        if self.telegram.qr_photos is not None:
+            self.telegram.qr_photos.put((0.0, 0, b""))  # the phones' thread ends
         self.telegram.stop()
         self.wappim.stop()
+
+    # --- phones
+
+    def watch_qrs(self, marker: str, scan_after: float | None) -> None:
+        """Check every QR photo the bot shows from now on (`qr_checks`); with `scan_after`, its
+        phone scans each person's QR that many seconds after their first reached Telegram."""
+        self.telegram.qr_marker = marker
+        self.telegram.qr_photos = queue.SimpleQueue()
+        self._phones = threading.Thread(target=self._phones_run, args=(scan_after,), daemon=True)
+        self._phones.start()
+
+    def qr_report(self) -> list[QrCheck]:
+        return list(self.qr_checks)
+
+    def _phones_run(self, scan_after: float | None) -> None:
+        photos = self.telegram.qr_photos
+        assert photos is not None
+        due: list[tuple[float, int, int]] = []  # (when, instance, chat): scans to make
+        planned: set[int] = set()  # chats whose scan is planned
+        while True:
+            wait = max(0.0, due[0][0] - time.monotonic()) if due else None
+            try:
+                at, chat, png = photos.get(timeout=wait)
+            except queue.Empty:
+                pass
+            else:
+                if not png:
+                    return
+                check = self._check(at, chat, png)
+                self.qr_checks.append(check)
+                if scan_after is not None and check.instance is not None and chat not in planned:
+                    planned.add(chat)
+                    heapq.heappush(due, (at + scan_after, check.instance, chat))
+            while due and due[0][0] <= time.monotonic():
+                _, instance, chat = heapq.heappop(due)
+                try:
+                    self.wappim.scan(
+                        instance, name=f"User {instance}", number=f"7999{instance:07d}"
+                    )
+                except AssertionError:  # no QR on screen now: scanned when the next one shows
+                    planned.discard(chat)
+
+    def _check(self, at: float, chat: int, png: bytes) -> QrCheck:
+        found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+        window = self.wappim.qr_windows.get(found[0].text) if found else None
+        if window is None:
+            return QrCheck(chat, at, None, -1.0)
+        instance, until = window
+        return QrCheck(chat, at, instance, until - at)
 
     def cpu_seconds(self) -> float:
         """CPU time of the fakes' process so far (all its threads)."""

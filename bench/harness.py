@@ -114,12 +114,15 @@ class BotProcess:
         rate_limit: bool = True,
         module: str = "bench.bot_process",
         log: Path | None = None,
+        pace: dict[str, Any] | None = None,
         args: Sequence[str] = (),
     ) -> None:
         self.env = {**os.environ, "PTB_TIMEDELTA": "true", **env}
         self.args = [sys.executable, "-m", module, *args]
         if not rate_limit:
             self.args.append("--no-rate-limit")
+        if pace is not None:  # bench.bot_process: the connect queue's pace
+            self.args += ["--pace", json.dumps(pace)]
         self.log = log or Path(tempfile.mkstemp(prefix="bench-bot-", suffix=".log")[1])
         self.proc: subprocess.Popen[str] | None = None
         self.started_at = 0.0

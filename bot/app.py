@@ -21,13 +21,14 @@ import httpx
 from telegram import BotCommand
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
-from telegram.ext import AIORateLimiter, Application, Defaults, Updater
+from telegram.ext import Application, Defaults, Updater
 from telegram.request import HTTPXRequest
 
 from bot.config import Settings
 from bot.gateways.hci import HciGateway
 from bot.gateways.registry import build_gateways
 from bot.logs import secrets
+from bot.services.admission import Admission, Pace
 from bot.services.bulk import BulkService
 from bot.services.bulk_runner import BulkRunner
 from bot.services.chats import ChatService
@@ -63,6 +64,8 @@ from bot.telegram.handlers.messages import Messages
 from bot.telegram.handlers.send import SendCommands
 from bot.telegram.handlers.threads import ThreadCommands
 from bot.telegram.inbox import TelegramInbox
+from bot.telegram.queue_view import TelegramQueue
+from bot.telegram.rate_limiter import PriorityRateLimiter
 from bot.telegram.topics import TelegramTopics
 from bot.telegram.updates import UpdateFeed
 from bot.telegram.views import TelegramViews
@@ -78,6 +81,7 @@ log = logging.getLogger(__name__)
 TELEGRAM_CONNECTIONS = 256  # python-telegram-bot's default for its calls (getUpdates has one)
 TELEGRAM_RETRY_MAX = 30.0  # seconds between attempts to reach Telegram at start, at most
 POLLING_LEASE = "telegram-polling"  # held by the one replica that calls getUpdates
+GATEWAY_START = 2.0  # seconds a gateway takes to show a fresh line's QR, about (wapp.im's loading)
 
 
 class StartupError(Exception):
@@ -85,11 +89,18 @@ class StartupError(Exception):
 
 
 async def run(
-    settings: Settings, stop: asyncio.Event | None = None, *, rate_limit: bool = True
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    rate_limit: bool = True,
+    pace: Pace | None = None,
 ) -> None:
     """Run the bot until `stop` is set (or SIGINT/SIGTERM). `rate_limit=False` drops the limiter
     that keeps the bot under Telegram's 30 calls a second: only benchmarks of the bot itself
-    (bench/) do that; it is not a setting."""
+    (bench/) do that, and then the connect queue admits everybody at once unless `pace` says
+    otherwise. `pace`: how fast the connect queue moves (tests shrink it). Neither is a
+    setting."""
+    pace = pace or Pace(unpaced=not rate_limit)
     stop = stop or _stop_on_signals()
     token = settings.telegram_bot_token.get_secret_value()
     secrets.add(token, urlsplit(settings.database_url).password)
@@ -124,8 +135,14 @@ async def run(
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .updater(None)  # updates reach the handlers through UpdateFeed (stored first)
     )
-    if rate_limit:
-        builder.rate_limiter(AIORateLimiter(max_retries=3))
+    # Telegram's ~30 calls a second, answers first (see bot.telegram.rate_limiter).
+    limiter = (
+        PriorityRateLimiter(pace.telegram_rate, pace.connect_share, max_retries=3)
+        if rate_limit
+        else None
+    )
+    if limiter is not None:
+        builder.rate_limiter(limiter)
     app = builder.build()
     leases = Leases(settings.lease_seconds)
     feed = UpdateFeed(app, UpdateLog(leases))
@@ -133,11 +150,21 @@ async def run(
     topic_view = TelegramTopics(app.bot)
     lines = Lines(gateways, cipher, settings.default_gateway or settings.gateways[0])
     media_links = MediaLinks(settings.public_url)
+    admission = Admission(
+        TelegramQueue(app.bot, limiter),
+        leases,
+        pace,
+        max_lines=settings.max_lines_per_user,
+        connects_per_hour=settings.connects_per_hour,
+        exempt=settings.is_admin,
+        lead=GATEWAY_START + settings.status_poll_interval,
+    )
     files = TelegramFiles(app.bot)
     connect = ConnectService(
         lines,
         views,
         leases,
+        admission,
         poll_interval=settings.status_poll_interval,
         timeout=settings.connect_timeout,
     )

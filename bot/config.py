@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # Recipients of one bulk send; a longer list is refused at its preview. At most the lines a
     # list may have (bulk_list.MAX_LINES).
     bulk_max_recipients: int = Field(1000, ge=1, le=20_000)
+    # Fair use of the gateways' spare lines (admins exempt): lines one person may hold, linked or
+    # connecting, and /connect attempts one person may start in any hour.
+    max_lines_per_user: int = Field(5, ge=1)
+    connects_per_hour: int = Field(10, ge=1)
     # Seconds calls to a gateway pause after five of them failed in a row (its breaker).
     gateway_breaker_seconds: float = Field(30.0, gt=0)
     # How often linked chats are checked in the background for a lost link (seconds).

@@ -35,6 +35,11 @@ CONNECTS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+CONNECT_QUEUE = Gauge(
+    "bot_connect_queue_waiting",
+    "/connect attempts waiting in line for their turn (as last counted by this replica)",
+    registry=REGISTRY,
+)
 MESSAGES = Counter(
     "bot_messages_total",
     "Outgoing WhatsApp messages, by final status",

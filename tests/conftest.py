@@ -24,6 +24,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 from bot.app import run
 from bot.config import Settings
+from bot.services.admission import Pace
 from tests.fakes.telegram import FakeMessage, FakeTelegram
 from tests.fakes.wappim import FakeWappim, WappimTimeline
 
@@ -157,11 +158,15 @@ def make_settings(
 
 
 class RunningBot:
-    """The real bot (`bot.app.run`) as a task on the test's loop; stop() is a clean shutdown."""
+    """The real bot (`bot.app.run`) as a task on the test's loop; stop() is a clean shutdown.
+    `pace`: how fast its connect queue moves (the bot's own when None)."""
 
-    def __init__(self, settings: Settings, telegram: FakeTelegram) -> None:
+    def __init__(
+        self, settings: Settings, telegram: FakeTelegram, *, pace: Pace | None = None
+    ) -> None:
         self.settings = settings
         self.telegram = telegram
+        self.pace = pace
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -172,7 +177,7 @@ class RunningBot:
         sign = "setWebhook" if self.settings.telegram_webhook_url else "deleteWebhook"
         signs_before = len(self.telegram.calls_of(sign))
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(run(self.settings, self._stop))
+        self._task = asyncio.create_task(run(self.settings, self._stop, pace=self.pace))
         await wait_until(
             lambda: len(self.telegram.calls_of(sign)) > signs_before or self._task_failed(),
             15,

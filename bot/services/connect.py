@@ -1,6 +1,8 @@
 """The /connect flow: get a line, start it, show each QR as it rotates, report the linked account.
 
-Each attempt is an asyncio task; its progress lives in the `WhatsAppChat` row (state, deadline,
+An attempt first waits for its turn in the connect queue (`bot.services.admission`: fair use,
+and the pace at which Telegram lets the bot show QR codes); only once admitted does it take a
+line from the gateway. Each attempt is an asyncio task; its progress lives in the `WhatsAppChat` row (state, deadline,
 the Telegram message that shows it), and the replica running it holds the row's lease. Before the
 row exists (the gateway is still handing out a line) the replica holds an ACQUIRING lease naming
 the user, the chat and the gateway. `adopt` (at start and every second) takes over every attempt
@@ -25,11 +27,12 @@ from tortoise.expressions import Q
 from bot.gateways.base import Enrolment, Gateway, GatewayError, Line, LineState, LineStatus
 from bot.logs import mask_phone
 from bot.metrics import CONNECTS
+from bot.services.admission import Admission
 from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.ports import ConnectView, Outcome, Ui, UiUnavailable, UserUnreachable
 from bot.services.qr_image import qr_png
-from bot.storage.models import Lease, User, WhatsAppChat
+from bot.storage.models import ConnectTicket, Lease, User, WhatsAppChat
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,12 @@ ACQUIRING = "connect-acquiring"
 
 
 class AlreadyConnecting(Exception):
-    """The user has an attempt running; they can use it or /cancel it."""
+    """The user has an attempt running (or waiting at `place` in line); they can use it or
+    /cancel it."""
+
+    def __init__(self, place: int | None = None) -> None:
+        super().__init__(place)
+        self.place = place
 
 
 class ConnectService:
@@ -50,6 +58,7 @@ class ConnectService:
         lines: Lines,
         view: ConnectView,
         leases: Leases,
+        admission: Admission,
         *,
         poll_interval: float,
         timeout: float,
@@ -58,6 +67,7 @@ class ConnectService:
         self.lines = lines
         self.view = view
         self.leases = leases
+        self.admission = admission
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.adopt_every = adopt_every
@@ -74,12 +84,39 @@ class ConnectService:
         gateway: str | None = None,
         credentials: dict[str, str] | None = None,
     ) -> None:
-        """Begin an attempt in the background; raises AlreadyConnecting."""
+        """Begin an attempt: in line for its turn (a line from the gateway's spare pool), else
+        at once in the background. Raises AlreadyConnecting, or LimitReached (fair use)."""
         if not await self._lock(user.id):
-            raise AlreadyConnecting
+            raise AlreadyConnecting(await self.admission.place(user.id))
         driver = self.lines.gateway(gateway)
-        await self.leases.claim(_acquiring(user.id, ui_chat_id, driver.name))
-        self._spawn(user.id, self._attempt(user, ui_chat_id, driver, credentials))
+        spare = driver.enrolment is Enrolment.SPARE  # a person's own instance cannot wait:
+        try:  # its credentials are never stored
+            await self.admission.enter(user, ui_chat_id, driver.name, wait=spare)
+        except BaseException:
+            await self._unlock(user.id)
+            raise
+        if not spare:
+            await self.leases.claim(_acquiring(user.id, ui_chat_id, driver.name))
+            self._spawn(user.id, self._attempt(user, ui_chat_id, driver, credentials))
+
+    async def take_turn(self, ticket: ConnectTicket) -> bool:
+        """A waiting attempt's turn came: it starts here, getting a line (False: it was
+        cancelled meanwhile, or another replica started it)."""
+        user: User = ticket.user
+        gateway = self.lines.gateways.get(ticket.gateway)
+        key = _acquiring(user.id, ticket.ui_chat_id, ticket.gateway)
+        if user.id in self._tasks or not await self.leases.claim(key):
+            return False
+        if not await self.admission.admit(ticket):
+            await self.leases.release(key)
+            return False
+        if gateway is None:  # no longer enabled (a restart with other GATEWAYS)
+            await self.leases.release(key)
+            await self._unlock(user.id)
+            return True
+        ui = Ui(ticket.ui_chat_id, ticket.ui_message_id, True) if ticket.ui_message_id else None
+        self._spawn(user.id, self._attempt(user, ticket.ui_chat_id, gateway, None, ui))
+        return True
 
     async def expect_credentials(self, user: User, gateway: str | None) -> None:
         """The user's next plain message holds `gateway`'s credentials (None: it no longer
@@ -96,7 +133,10 @@ class ConnectService:
         return gateway
 
     async def cancel(self, user_id: int) -> bool:
-        """Stop the user's running attempt; False when there was none."""
+        """Stop the user's running (or waiting) attempt; False when there was none."""
+        if await self.admission.leave(user_id, (await User.get(id=user_id)).language):
+            await self._unlock(user_id)
+            return True
         task = self._tasks.pop(user_id, None)
         if task is not None:
             task.cancel()
@@ -192,12 +232,16 @@ class ConnectService:
                 await self.leases.release(key)
             else:
                 log.info("connect: user %s was getting a line on a dead replica; again", user.id)
-                self._spawn(user.id, self._attempt(user, int(ui_chat_id), gateway, None))
+                shown = await self.admission.resume(user.id)
+                ui = Ui(int(ui_chat_id), shown, True) if shown else None
+                self._spawn(user.id, self._attempt(user, int(ui_chat_id), gateway, None, ui))
                 restarted += 1
         return restarted
 
     def start_adopting(self) -> None:
+        """Take over attempts left by dead replicas, and admit waiting ones as turns come."""
         self._adopter = asyncio.create_task(self._adopt_forever())
+        self.admission.start(self.take_turn)
 
     async def _adopt_forever(self) -> None:
         while True:
@@ -213,8 +257,11 @@ class ConnectService:
         tasks = [t for t in (self._adopter, *self._tasks.values()) if t is not None]
         self._tasks.clear()
         self._watching.clear()
+        # At once: an attempt left running while the rest stops starts new Telegram calls, and
+        # one cut short just after it opened a connection can leave that socket unclosed.
         for task in tasks:
             task.cancel()
+        await self.admission.stop()  # which cancels its own tasks before it awaits anything
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def running(self, user_id: int) -> bool:
@@ -257,21 +304,32 @@ class ConnectService:
                 await self._release(chat)
 
     async def _attempt(
-        self, user: User, ui_chat_id: int, gateway: Gateway, credentials: dict[str, str] | None
+        self,
+        user: User,
+        ui_chat_id: int,
+        gateway: Gateway,
+        credentials: dict[str, str] | None,
+        ui: Ui | None = None,
     ) -> None:
         try:
-            chat = await self._acquire(user, ui_chat_id, gateway, credentials)
+            chat = await self._acquire(user, ui_chat_id, gateway, credentials, ui)
         finally:  # from here on, the chat row's lease says who runs the attempt (if any)
             await self.leases.release(_acquiring(user.id, ui_chat_id, gateway.name))
         if chat is not None:
             await self._watch(chat, user.language)
 
     async def _acquire(
-        self, user: User, ui_chat_id: int, gateway: Gateway, credentials: dict[str, str] | None
+        self,
+        user: User,
+        ui_chat_id: int,
+        gateway: Gateway,
+        credentials: dict[str, str] | None,
+        ui: Ui | None,
     ) -> WhatsAppChat | None:
-        """Get a line and store the attempt's chat row (None: the gateway gave no line)."""
+        """Get a line and store the attempt's chat row (None: the gateway gave no line). `ui`:
+        the photo that showed the attempt's place in line; else a message is sent now."""
         lang = user.language
-        ui = await self.view.begin(ui_chat_id, lang)
+        ui = ui or await self.view.begin(ui_chat_id, lang)
         self._unsaved[user.id] = (ui, lang)  # until the chat row exists, /cancel needs this
         # Shielded: a /cancel now must not lose a line the gateway already handed out.
         acquiring = asyncio.ensure_future(gateway.acquire(credentials))
@@ -307,6 +365,7 @@ class ConnectService:
             connect_deadline=_now() + timedelta(seconds=self.timeout),
             ui_chat_id=ui.chat_id,
             ui_message_id=ui.message_id,
+            ui_is_photo=ui.is_photo,
             lease_holder=self.leases.holder,
             lease_until=self.leases.until,
         )
@@ -474,6 +533,8 @@ class ConnectService:
         ):
             return True
         if await self._connecting_chat(user_id) is not None or user_id in self._tasks:
+            return False
+        if await self.admission.place(user_id) is not None:  # waiting in line: a live lock
             return False
         stale = Q(connect_started_at__isnull=True) | Q(connect_started_at__lt=now - ACQUIRE_GRACE)
         return bool(

@@ -28,7 +28,15 @@ from datetime import UTC, datetime, timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
-from bot.storage.models import Lease, MessageStatus, OutgoingMessage, TelegramUpdate, WhatsAppChat
+from bot.storage.models import (
+    ConnectTicket,
+    Lease,
+    MessageStatus,
+    OutgoingMessage,
+    TelegramUpdate,
+    TicketState,
+    WhatsAppChat,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +125,8 @@ class Leases:
         await OutgoingMessage.filter(status=MessageStatus.SENDING).update(lease_until=None)
         await OutgoingMessage.filter(ui_claim_until__isnull=False).update(ui_claim_until=None)
         await TelegramUpdate.filter(handled_at__isnull=True).update(lease_until=None)
+        # The connect queue's waiting attempts: this run takes each turn, not the crashed one.
+        await ConnectTicket.filter(state=TicketState.WAITING).update(entered_by=None)
         await Lease.filter(expires_at__gte=_now()).update(expires_at=_now() - timedelta(seconds=1))
 
     def start(self) -> None:

@@ -78,6 +78,39 @@ class ConnectView(Protocol):
     ) -> None: ...
 
 
+class QueueView(Protocol):
+    """The connect queue's one message per person in line: a photo from the start (Telegram
+    cannot turn a text into a photo), its caption the place in line, later edited into the QR."""
+
+    async def waiting(self, ui_chat_id: int, lang: str, place: int, wait: float) -> int:
+        """Show the place in line and the estimated wait (seconds); the photo's message id."""
+        ...
+
+    async def moved(
+        self, ui_chat_id: int, message_id: int, lang: str, place: int, wait: float, within: float
+    ) -> None:
+        """The line moved: the caption tells the new place. Not sent at all unless Telegram's
+        budget lets it go out within `within` seconds (later, the QR may be there already)."""
+        ...
+
+    async def left(self, ui_chat_id: int, message_id: int | None, lang: str) -> None:
+        """The person left the line (Cancel) before their turn."""
+        ...
+
+    async def forget(self, ui_chat_id: int, message_id: int) -> None:
+        """A photo that arrived after its turn came (the attempt shows itself): removed."""
+        ...
+
+    def room(self) -> int:
+        """How many queue messages may be handed to Telegram now: about what its budget takes
+        in a second, less whatever already waits for it."""
+        ...
+
+    def behind(self) -> float:
+        """Seconds of connect-flow messages (QRs) waiting for Telegram's budget."""
+        ...
+
+
 class SendView(Protocol):
     async def update(
         self,

@@ -1,7 +1,7 @@
 """Database models: people, their linked WhatsApp lines, their conversations (a contact or group
 on one line, as one person sees it), the outbox of messages to send, the inbox of messages that
-came in, the Telegram updates being handled, and the files the bot serves to gateways that fetch
-by URL."""
+came in, the Telegram updates being handled, the files the bot serves to gateways that fetch by
+URL, and the line of /connect attempts waiting for their turn."""
 
 from __future__ import annotations
 
@@ -46,6 +46,14 @@ class InboundStatus(enum.StrEnum):
     PENDING = "pending"  # stored; Telegram does not have it yet
     FORWARDED = "forwarded"  # Telegram took it (`telegram_message_id`)
     SKIPPED = "skipped"  # deliberately not shown: muted, or the owner cannot be reached
+
+
+class TicketState(enum.StrEnum):
+    """Life of one /connect attempt in the connect queue."""
+
+    WAITING = "waiting"  # in line: no spare chat taken yet; its place may be on show
+    ADMITTED = "admitted"  # its turn came: the connect flow runs (a line taken, its QR shown)
+    CANCELLED = "cancelled"  # left the line before its turn (Cancel, or the bot was blocked)
 
 
 class BulkState(enum.StrEnum):
@@ -526,3 +534,45 @@ class DeskCard(Model):
         table = "desk_card"
         unique_together = (("incoming_id", "user_id"),)
         indexes = (("user_id", "telegram_message_id"),)
+
+
+class ConnectTicket(Model):
+    """A /connect attempt from the moment it was accepted: its place in the connect queue (first
+    come, first served: by id) until its turn comes, then the record that counts it against
+    CONNECTS_PER_HOUR. The whole queue lives here, so it survives restarts and replicas share it
+    (bot.services.admission)."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="connect_tickets", on_delete=fields.CASCADE
+    )
+    ui_chat_id = fields.BigIntField()  # where the person pressed /connect
+    gateway = fields.CharField(max_length=32)
+    state = fields.CharEnumField(TicketState, max_length=16, default=TicketState.WAITING)
+    # The replica that accepted it (a lease holder): when its turn comes, that replica runs it,
+    # so the attempts spread over the replicas as the /connect did.
+    entered_by = fields.CharField(max_length=64, null=True)
+    # The photo that shows the place in line and later becomes the QR (None: not shown), the
+    # place it shows and when it was last sent or edited (edits are spaced out).
+    ui_message_id = fields.BigIntField(null=True)
+    told_place = fields.IntField(null=True)
+    told_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    admitted_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "connect_ticket"
+        # The line in order; one person's attempts of the last hour.
+        indexes = (("state", "id"), ("user_id", "created_at"))
+
+
+class AdmissionClock(Model):
+    """When the connect queue may admit its next attempt (one row, id 1). A replica takes
+    admission slots with a conditional update on `turns`, so each slot goes to one of them."""
+
+    id = fields.IntField(primary_key=True, generated=False)
+    next_at = fields.DatetimeField()  # the next slot; slots are 1/rate apart
+    turns = fields.BigIntField(default=0)  # attempts admitted so far (the update's condition)
+
+    class Meta:
+        table = "admission_clock"

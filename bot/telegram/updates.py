@@ -7,7 +7,10 @@
 - Updates left by a replica that died (or by this process's previous run) are taken over and
   handled by `_sweep`, once a second.
 
-Handlers run concurrently (as `concurrent_updates` would), at most MAX_AT_ONCE at a time.
+Handlers run concurrently (as `concurrent_updates` would), at most MAX_AT_ONCE at a time, and
+at most CONNECTS_AT_ONCE of them /connect: thousands of people pressing /connect at once join the
+connect queue a few at a time, and everybody else's updates never wait for slots behind them.
+What a handler sends counts as an answer (first in the rate limiter's line, `answering`).
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from typing import Any
 from telegram import Update
 
 from bot.services.updates import UpdateLog
+from bot.telegram.rate_limiter import answering
 
 log = logging.getLogger(__name__)
 
 MAX_AT_ONCE = 256  # updates handled at once (python-telegram-bot's own default)
+CONNECTS_AT_ONCE = 16  # of them /connect (each a few database writes: enough to keep it busy)
 SWEEP_EVERY = 1.0  # seconds between looks for updates a dead replica left
 FORGET_EVERY = 600.0  # seconds between clean-ups of day-old updates
 
@@ -35,6 +40,7 @@ class UpdateFeed:
         self.updates = log_
         self.queue: asyncio.Queue[object] = asyncio.Queue()  # the polling Updater's queue
         self._slots = asyncio.Semaphore(MAX_AT_ONCE)
+        self._connect_slots = asyncio.Semaphore(CONNECTS_AT_ONCE)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
 
@@ -101,10 +107,20 @@ class UpdateFeed:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, update: Update) -> None:
-        async with self._slots:
+        answering()
+        async with self._connect_slots if _connects(update) else self._slots:
             # Errors of handlers go to the Application's error handler; it returns once done.
             await self.application.process_update(update)
         try:
             await self.updates.handled(update.update_id)
         except Exception:  # not marked: handled again later, which handlers allow
             log.exception("updates: could not mark update %s handled", update.update_id)
+
+
+def _connects(update: Update) -> bool:
+    """/connect, or a button that starts one (Try again, New QR code)."""
+    message, query = update.message, update.callback_query
+    if message is not None and message.text:
+        command = (message.text.split(maxsplit=1) or [""])[0]
+        return command.split("@", 1)[0].lower() == "/connect"
+    return query is not None and (query.data or "").split(":", 1)[0] == "connect"

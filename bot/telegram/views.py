@@ -25,6 +25,7 @@ from bot.services.ports import Outcome, TopicGone, Ui, UiUnavailable, UserUnreac
 from bot.services.sender import GATEWAY_DOWN, NO_PUBLIC_URL, TOO_BIG, UNCERTAIN
 from bot.storage.models import Conversation, MessageStatus, OutgoingMessage, WhatsAppChat
 from bot.telegram import keyboards
+from bot.telegram.rate_limiter import Lane, lane
 from bot.telegram.texts import ERRORS, explain_error, t
 
 log = logging.getLogger(__name__)
@@ -65,15 +66,22 @@ class TelegramViews:
 
     # --- connect
 
+    # The message before the QR, and the QR: in the rate limiter's connect lane (a QR expires).
+
     async def begin(self, ui_chat_id: int, lang: str) -> Ui:
-        message = await reach(
-            self.bot.send_message(
-                ui_chat_id, t(lang, "connect_acquiring"), reply_markup=keyboards.cancel(lang)
+        with lane(Lane.CONNECT):
+            message = await reach(
+                self.bot.send_message(
+                    ui_chat_id, t(lang, "connect_acquiring"), reply_markup=keyboards.cancel(lang)
+                )
             )
-        )
         return Ui(ui_chat_id, message.message_id)
 
     async def show_qr(self, ui: Ui, lang: str, png: bytes, valid_until: datetime) -> Ui:
+        with lane(Lane.CONNECT):
+            return await self._show_qr(ui, lang, png, valid_until)
+
+    async def _show_qr(self, ui: Ui, lang: str, png: bytes, valid_until: datetime) -> Ui:
         seconds = max(1, round((valid_until - datetime.now(UTC)).total_seconds()))
         caption = t(lang, "connect_qr", until=valid_until.strftime("%H:%M:%S"), seconds=seconds)
         if ui.is_photo:

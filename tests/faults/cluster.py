@@ -20,6 +20,7 @@ import asyncpg
 import pytest
 from cryptography.fernet import Fernet
 
+from bot.services.admission import Pace
 from tests.fakes.balancer import Balancer
 from tests.fakes.server import free_port
 from tests.fakes.telegram import FakeTelegram
@@ -131,6 +132,7 @@ class Cluster:
             "CONNECT_TIMEOUT": "60",
         }
         self.replicas: list[Replica] = []
+        self.pace: Pace | None = None  # the replicas' connect queue (None: the bot's own pace)
 
     def replica(self, name: str, *, webhook: bool = True, **env: str) -> Replica:
         port = free_port()
@@ -146,6 +148,7 @@ class Cluster:
             name=name,
             env=values,
             port=port,
+            pace=self.pace,
         )
         self.balancer.add(port)
         self.replicas.append(replica)

@@ -3,23 +3,27 @@
 The process gets only configuration-contract variables (plus PATH and HOME) that point at the
 fakes running in this test process, and a SQLite file of its own (or the `database_url` given, with
 `env` for more variables: the replica tests run several on one PostgreSQL in webhook mode). Its
-stderr is kept per run.
+stderr is kept per run. `pace` runs `tests.faults.paced_bot` instead: the same bot with its connect
+queue paced for the test.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
+from bot.services.admission import Pace
 from tests.conftest import USER, assigned_instance
 from tests.fakes.telegram import FakeMessage, FakeTelegram
 from tests.fakes.wappim import FakeWappim
@@ -41,8 +45,17 @@ class BotProcess:
         database_url: str | None = None,
         name: str = "",
         env: dict[str, str] | None = None,
+        pace: Pace | None = None,
     ) -> None:
         self.telegram = telegram
+        self.command = [sys.executable, "-m", "bot"]
+        if pace is not None:
+            self.command = [
+                sys.executable,
+                "-m",
+                "tests.faults.paced_bot",
+                json.dumps(asdict(pace)),
+            ]
         self.workdir = workdir
         self.name = name  # tells the stderr logs of processes sharing `workdir` apart
         self.db_path = workdir / "bot.sqlite3"
@@ -83,7 +96,7 @@ class BotProcess:
         self.logs.append(log)
         with log.open("wb") as stderr:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot"],
+                self.command,
                 cwd=ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,

@@ -73,6 +73,7 @@ def test_defaults_match_the_contract() -> None:
     assert s.whin_api_url == "https://apinmovilla.inutil-labs.com"
     assert s.whin_token is None
     assert s.bulk_max_recipients == 1000
+    assert (s.max_lines_per_user, s.connects_per_hour) == (5, 10)
 
 
 def test_secrets_do_not_show_in_repr() -> None:
@@ -147,6 +148,20 @@ def test_empty_variables_mean_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.itd_token is None
 
 
+def test_fair_use_limits_from_the_environment_and_empty_means_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "t")
+    monkeypatch.setenv("MAX_LINES_PER_USER", "2")
+    monkeypatch.setenv("CONNECTS_PER_HOUR", "")
+    s = load_settings()
+    assert (s.max_lines_per_user, s.connects_per_hour) == (2, 10)
+    monkeypatch.setenv("MAX_LINES_PER_USER", " ")
+    monkeypatch.setenv("CONNECTS_PER_HOUR", "3")
+    s = load_settings()
+    assert (s.max_lines_per_user, s.connects_per_hour) == (5, 3)
+
+
 def test_blank_variables_mean_defaults_and_values_lose_stray_spaces(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -181,6 +196,8 @@ def test_only_commas_in_a_list_is_empty(monkeypatch: pytest.MonkeyPatch) -> None
         ("ALLOWED_USER_IDS", "1, two"),
         ("GATEWAYS", "wappim,telegram"),
         ("DEFAULT_GATEWAY", "nope"),
+        ("MAX_LINES_PER_USER", "0"),
+        ("CONNECTS_PER_HOUR", "many"),
     ],
 )
 def test_wrong_value_is_one_line_naming_the_variable(

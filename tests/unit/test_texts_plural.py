@@ -145,6 +145,7 @@ NOT_COUNTS = {
     "operator": "an HCI operator id",
     "phone": "a phone number, pretty",
     "until": "a time of day",
+    "wait": "a duration, already in words (queue_wait_seconds, queue_wait_minutes)",
 }
 
 # Abbreviated units read the same for any number ("2 MB", "около 5 с"): they may follow a count.

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from telegram import Message, Update
 from telegram.ext import CommandHandler
 
 from bot.gateways.base import Enrolment, Gateway, GatewayError
+from bot.services.admission import LimitReached
 from bot.services.connect import AlreadyConnecting, ConnectService
 from bot.services.phones import PhoneError, split_recipient
 from bot.storage.models import User
@@ -153,10 +156,26 @@ class ConnectCommands:
         credentials: dict[str, str] | None,
         context: Context,
     ) -> None:
+        lang = user.language
         try:
             await self.connect.start(user, chat_id, gateway, credentials)
-        except AlreadyConnecting:
-            await context.bot.send_message(chat_id, t(user.language, "connect_running"))
+        except AlreadyConnecting as exc:
+            if exc.place is None:
+                text = t(lang, "connect_running")
+            else:
+                text = t(lang, "connect_in_line", place=exc.place)
+            await context.bot.send_message(chat_id, text)
+        except LimitReached as exc:
+            await context.bot.send_message(chat_id, _refusal(lang, exc))
+
+
+def _refusal(lang: str, refused: LimitReached) -> str:
+    """Fair use said no: which limit, and for the hourly one when to try again."""
+    if refused.limit == "lines" or refused.retry_at is None:
+        return t(lang, "connect_limit_lines", max=refused.allowed)
+    minutes = max(1, math.ceil((refused.retry_at - datetime.now(UTC)).total_seconds() / 60))
+    at = refused.retry_at.astimezone(UTC).strftime("%H:%M")
+    return t(lang, "connect_limit_hourly", max=refused.allowed, minutes=minutes, at=at)
 
 
 def _credential_usage(driver: Gateway) -> str:

@@ -44,6 +44,37 @@ CONNECT: dict[str, dict[str, str]] = {
         "en": "You are already connecting: scan the QR code above, or /cancel it.",
         "ru": "Подключение уже идёт: отсканируйте QR-код выше или отмените его командой /cancel.",
     },
+    # --- the connect queue and fair use
+    "connect_queue": {
+        "en": "⏳ Many people are connecting right now. You are number <b>{place}</b> in line for a QR code, "
+        "about {wait} to wait.\nThis picture turns into your QR code when your turn comes: keep this chat at hand.",
+        "ru": "⏳ Сейчас подключается много людей. Вы <b>{place}</b>-й в очереди за QR-кодом, "
+        "ждать примерно {wait}.\nКогда подойдёт очередь, эта картинка станет вашим QR-кодом: держите чат под рукой.",
+    },
+    "queue_wait_seconds": {
+        "en": "{seconds} {seconds:one=second|other=seconds}",
+        "ru": "{seconds} {seconds:one=секунду|few=секунды|many=секунд|other=секунды}",
+    },
+    "queue_wait_minutes": {
+        "en": "{minutes} {minutes:one=minute|other=minutes}",
+        "ru": "{minutes} {minutes:one=минуту|few=минуты|many=минут|other=минуты}",
+    },
+    "connect_in_line": {
+        "en": "You are already in line for a QR code (number {place}): it comes in this chat. /cancel to leave the line.",
+        "ru": "Вы уже в очереди за QR-кодом (номер {place}): он придёт в этот чат. Выйти из очереди: /cancel.",
+    },
+    "connect_limit_lines": {
+        "en": "❌ You already hold {max} {max:one=WhatsApp line|other=WhatsApp lines} (linked or connecting): "
+        "that is the most one person may have. Free one with /disconnect to connect another.",
+        "ru": "❌ У вас уже {max} {max:one=линия|few=линии|many=линий|other=линии} WhatsApp (подключённых или подключаемых): "
+        "больше одному человеку нельзя. Освободите одну командой /disconnect, чтобы подключить другую.",
+    },
+    "connect_limit_hourly": {
+        "en": "❌ You started {max} {max:one=connection|other=connections} in the last hour: "
+        "that is the most allowed per hour. Try again in {minutes} {minutes:one=minute|other=minutes} (at {at} UTC).",
+        "ru": "❌ За последний час вы начали {max} {max:one=подключение|few=подключения|many=подключений|other=подключения}: "
+        "больше в час нельзя. Попробуйте снова через {minutes} {minutes:one=минуту|few=минуты|many=минут|other=минуты} (в {at} UTC).",
+    },
     "cancel_none": {
         "en": "Nothing to cancel: no connection is in progress.",
         "ru": "Отменять нечего: подключение не идёт.",
