@@ -59,8 +59,9 @@ from bot.services.bulk_rows import (
     row_key,
 )
 from bot.services.conversations import conversation_of
+from bot.services.outbox_queue import used_today
 from bot.services.ports import BulkProgress
-from bot.services.sender import UNCERTAIN, ChatNotReady, NoActiveChat, TelegramFile, used_today
+from bot.services.sender import UNCERTAIN, ChatNotReady, NoActiveChat, TelegramFile
 from bot.storage.models import (
     Bulk,
     BulkState,

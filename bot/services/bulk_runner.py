@@ -37,8 +37,9 @@ from bot.services.bulk import ACTIVE, ENDED
 from bot.services.bulk_rows import DISCONNECTED, LINE_ERRORS
 from bot.services.leases import Leases
 from bot.services.lines import Lines
+from bot.services.outbox_queue import counted_today, used_today
 from bot.services.ports import BulkFigures, BulkProgress, BulkView, UiUnavailable, UserUnreachable
-from bot.services.sender import SendService, counted_today, used_today
+from bot.services.sender import SendService
 from bot.storage.models import (
     Bulk,
     BulkState,

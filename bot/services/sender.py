@@ -7,7 +7,7 @@ Rules (what makes "nothing lost, nothing sent twice" hold):
   replicas deliver the same row; and it takes each row's line slot first (`pacing.py`): a line
   sends one message per slot, whatever waited longest first, the person's own messages before a
   bulk send's. Messages to one recipient go out in the order they were written: a row waits
-  while an older one to the same recipient on the same line is not done.
+  while an older one to the same recipient on the same line is not done (`outbox_queue.py`).
 - Retried (`retry_policy.py`): an outage (connection refused, 5xx, 429, the breaker's refusal)
   for up to SEND_RETRY_FOR, the person told once that it waits for the gateway; other errors
   worth repeating up to SEND_MAX_ATTEMPTS; then `failed`, in words, with Send again.
@@ -37,10 +37,9 @@ import logging
 from collections.abc import Awaitable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q, RawSQL
+from tortoise.expressions import F, Q
 
 from bot.gateways.base import (
     Delivery,
@@ -61,6 +60,7 @@ from bot.services.conversations import conversation_of
 from bot.services.leases import Leases
 from bot.services.lines import Lines
 from bot.services.media_links import MediaLinks
+from bot.services.outbox_queue import BATCH, OutboxQueue, used_today
 from bot.services.pacing import Pacing
 from bot.services.ports import FileSource, FileTooBig, LinkView, UiUnavailable, UserUnreachable
 from bot.services.retry_policy import RetryPolicy
@@ -82,35 +82,7 @@ _TICKS = {
 _RANK = {MessageStatus.SENT: 1, MessageStatus.DELIVERED: 2, MessageStatus.READ: 3}
 # A crashed handler's row is picked up by the worker after this grace, not lost.
 ACCEPT_GRACE = timedelta(seconds=10)
-BATCH = 50  # rows the worker claims in one pass (at most one per line)
-WINDOW = 4 * BATCH  # due rows looked at in one pass, to find BATCH lines with a free slot
 UNDONE = (MessageStatus.QUEUED, MessageStatus.SENDING)
-# A row waits while one written before it to the same recipient on the same line is not done.
-# Written before: an earlier Telegram message of the same person (the rows of two replicas may
-# be numbered in another order), else a row stored earlier.
-_BEHIND = RawSQL(
-    "EXISTS (SELECT 1 FROM outgoing_message older"
-    " WHERE older.chat_id = outgoing_message.chat_id"
-    " AND older.recipient = outgoing_message.recipient"
-    " AND older.status IN ('queued', 'sending')"
-    " AND (older.source_chat_id = outgoing_message.source_chat_id"
-    "  AND older.source_message_id < outgoing_message.source_message_id"
-    "  OR older.source_chat_id <> outgoing_message.source_chat_id"
-    "  AND older.id < outgoing_message.id))"
-)
-
-
-def _line_free(now: datetime) -> RawSQL:
-    """The row's line may send at `now` (its pacing slot is free). `now` is written in the form
-    both databases compare correctly with the stored column (SQLite keeps text)."""
-    return RawSQL(
-        "EXISTS (SELECT 1 FROM whatsapp_chat line WHERE line.id = outgoing_message.chat_id"
-        f" AND (line.next_send_at IS NULL OR line.next_send_at <= '{now.isoformat(' ')}'))"
-    )
-
-
-# The person's own messages before a bulk send's.
-_BULK_LAST = RawSQL(f"CASE WHEN outgoing_message.origin = '{Origin.BULK.value}' THEN 1 ELSE 0 END")
 
 
 class NoActiveChat(Exception):
@@ -183,6 +155,7 @@ class SendService:
         self.media_links = media_links
         self.leases = leases
         self.pacing = pacing
+        self.queue = OutboxQueue(pacing, leases)
         self.retry = retry
         self.daily_cap = daily_cap
         self.tick = tick
@@ -329,7 +302,9 @@ class SendService:
             ).update(status=MessageStatus.FAILED, error=UNCERTAIN, lease_holder=None)
             if taken:
                 await self._finish(message, MessageStatus.FAILED, error=UNCERTAIN)
-        for message in await OutgoingMessage.filter(self.confirmations.missing()).limit(BATCH):
+        for message in await OutgoingMessage.filter(self.confirmations.missing()).limit(
+            BATCH
+        ):
             await self._tell(self.confirmations.show(message))
 
     async def _run(self) -> None:
@@ -341,7 +316,7 @@ class SendService:
                 if loop.time() >= next_recovery:  # another replica may have died mid-call
                     await self._recover()
                     next_recovery = loop.time() + self.leases.seconds / 3
-                claimed, more = await self._claim_due()
+                claimed, more = await self.queue.claim_due(self._wake_at)
                 chats = await self._lines_of(claimed)
                 for message in claimed:
                     chat = chats[message.chat_id]  # type: ignore[attr-defined]
@@ -354,47 +329,6 @@ class SendService:
                 log.exception("outbox: worker pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.tick)
-
-    async def _claim_due(self) -> tuple[list[OutgoingMessage], bool]:
-        """The rows this replica sends now: of the due rows not behind an older one to the same
-        recipient, the first of each line whose pacing slot is free (taken here; a line whose
-        pace fits several slots in `Pacing.BURST` takes that many), claimed with one conditional
-        update. Also whether more may be due."""
-        now = _now()
-        due = (
-            await OutgoingMessage.filter(status=MessageStatus.QUEUED, next_attempt_at__lte=now)
-            .annotate(behind=_BEHIND, line_free=_line_free(now), bulk_last=_BULK_LAST)
-            .filter(behind=False, line_free=True)
-            .order_by("bulk_last", "next_attempt_at", "id")
-            .limit(WINDOW)
-            .values("id", "chat_id", "origin")
-        )
-        by_line: dict[int, list[dict[str, Any]]] = {}
-        for row in due:
-            by_line.setdefault(int(row["chat_id"]), []).append(row)
-        ids: list[int] = []
-        for chat_id, rows in by_line.items():
-            if len(ids) == BATCH:
-                break
-            first = rows[: min(self.pacing.burst, BATCH - len(ids))]
-            bulk = first[0]["origin"] == Origin.BULK
-            slot = await self.pacing.take(chat_id, spread=bulk, count=len(first))
-            if slot is not None:
-                ids += [int(row["id"]) for row in first]
-                self._wake_at(slot)  # the line's next message may go then
-        if not ids:
-            return [], False
-        await OutgoingMessage.filter(id__in=ids, status=MessageStatus.QUEUED).update(
-            status=MessageStatus.SENDING,
-            attempts=F("attempts") + 1,
-            lease_holder=self.leases.holder,
-            lease_until=self.leases.until,
-        )
-        # Ours and sending: claimed just now (no row of ours was queued but already sending).
-        claimed = await OutgoingMessage.filter(
-            id__in=ids, status=MessageStatus.SENDING, lease_holder=self.leases.holder
-        )
-        return claimed, len(due) == WINDOW or len(ids) == BATCH
 
     @staticmethod
     async def _lines_of(messages: list[OutgoingMessage]) -> dict[int, WhatsAppChat]:
@@ -585,19 +519,6 @@ class SendService:
             log.info("outbox: the user cannot be reached; status kept in the database")
         except UiUnavailable:
             log.info("outbox: Telegram is unavailable; status kept in the database")
-
-
-def counted_today() -> Q:
-    """The rows the daily cap counts: accepted in the last 24 hours (a bulk send's: released by
-    its bulk), not failed; a bulk's rows still held are not counted yet."""
-    return Q(created_at__gte=_now() - timedelta(days=1)) & ~Q(
-        status__in=(MessageStatus.FAILED, MessageStatus.HELD)
-    )
-
-
-async def used_today(chat_id: int) -> int:
-    """How much of the line's SEND_DAILY_CAP the last 24 hours used."""
-    return await OutgoingMessage.filter(counted_today(), chat_id=chat_id).count()
 
 
 async def mark_lost(chat: WhatsAppChat, reason: str) -> None:

@@ -15,7 +15,8 @@ import pytest
 from bot.gateways.base import LineState
 from bot.services.bulk import BulkService, LineBusy
 from bot.services.bulk_rows import figures_of
-from bot.services.sender import UNCERTAIN, used_today
+from bot.services.outbox_queue import used_today
+from bot.services.sender import UNCERTAIN
 from bot.storage.db import close_db, init_db
 from bot.storage.models import Bulk, BulkState, MessageStatus, OutgoingMessage, User, WhatsAppChat
 
