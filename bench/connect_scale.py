@@ -28,6 +28,7 @@ QR for a while before the scans, so the schedule is measured in its steady state
     .venv/bin/python -m bench.connect_scale [--users 1000,5000,10000] [--poll 5] [--hold 30]
                                             [--rate-limit] [--scan-after 10] [--profile DIR]
                                             [--admission auto|paced|unpaced] [--probe-every 5]
+                                            [--transport aiohttp|httpcore]
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ def run_once(
     admission: str = "auto",
     probe_every: float = 0.0,
     profile_seconds: float = PROFILE_SECONDS,
+    transport: str = "aiohttp",
 ) -> Run:
     fakes = FakesProcess(
         instances=people,
@@ -176,7 +178,7 @@ def run_once(
                 incoming_poll_interval=60,  # the linked lines' pollers: not what is measured
             )
             pace = None if admission == "auto" else {"unpaced": admission == "unpaced"}
-            bot = BotProcess(env, rate_limit=rate_limit, pace=pace)
+            bot = BotProcess(env, rate_limit=rate_limit, pace=pace, args=["--transport", transport])
             bot.start()
             stack.callback(bot.stop)
             bot.wait_until(lambda: fakes.call("calls_of", "deleteWebhook") > 0, 60)
@@ -424,6 +426,12 @@ def main() -> None:
     )
     parser.add_argument("--probe-every", type=float, default=5.0, help="0: no /help probes")
     parser.add_argument("--profile-seconds", type=float, default=PROFILE_SECONDS)
+    parser.add_argument(
+        "--transport",
+        choices=["aiohttp", "httpcore"],
+        default="aiohttp",
+        help="the bot's HTTP transport: its own (aiohttp), or httpx's own (before)",
+    )
     args = parser.parse_args()
     stop_on_sigterm()
     runs = []
@@ -440,6 +448,7 @@ def main() -> None:
                 args.admission,
                 args.probe_every,
                 args.profile_seconds,
+                args.transport,
             )
         )
         print(f"  … {people}: done", file=sys.stderr)
