@@ -119,11 +119,18 @@ class LightTelegram(FakeTelegram):
 
 class LightWappim(FakeWappim):
     """The wapp.im emulator drawing its QR images with zxing-cpp (the gateway's work), and
-    keeping each QR's validity window: QR content → (instance, valid until, monotonic)."""
+    keeping each QR's validity window: QR content → (instance, valid until, monotonic), and
+    when each message was logged: its id → monotonic (the moment the gateway holds it)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.qr_windows: dict[str, tuple[int, float]] = {}
+        self.held_at: dict[str, float] = {}
+
+    def _log_message(self, inst: FakeInstance, **fields: Any) -> str:
+        message_id = super()._log_message(inst, **fields)
+        self.held_at[message_id] = time.monotonic()
+        return message_id
 
     def _advance(self, inst: FakeInstance) -> None:
         shown = inst.qrs[-1] if inst.qrs else None
@@ -150,8 +157,10 @@ class LightWappim(FakeWappim):
 class FakesHost:
     """What runs in the child: the two fakes and the benchmark's questions about them."""
 
-    def __init__(self, instances: int, timeline: dict[str, float]) -> None:
-        self.telegram = LightTelegram()
+    def __init__(
+        self, instances: int, timeline: dict[str, float], *, threaded: bool = False
+    ) -> None:
+        self.telegram = LightTelegram(threaded=threaded)  # threaded: topics in private chats
         self.wappim = LightWappim(
             instances=instances,
             timeline=WappimTimeline(**timeline),
@@ -347,6 +356,26 @@ class FakesHost:
 
         return wappim._on_loop(scan_all)  # one pass on the emulator's loop, not N round trips
 
+    def receive(self, messages: list[tuple[int, str, str]], rate: float = 0.0) -> list[float]:
+        """Each (instance, contact's phone, text) reaches its instance, from "Bench"; with `rate`,
+        evenly spaced at that many a second from now (else at once). When the emulator held each
+        (monotonic, taken on its loop as the message was logged)."""
+        held, start = [], time.monotonic()
+        for n, (instance, phone, body) in enumerate(messages):
+            if rate:
+                time.sleep(max(0.0, start + n / rate - time.monotonic()))
+            message_id = self.wappim.receive(instance, phone=phone, sender_name="Bench", body=body)
+            held.append(self.wappim.held_at.pop(message_id))
+        return held
+
+    def lines_polled(self, path_contains: str, since: float = 0.0) -> int:
+        """How many instances had a request whose path contains `path_contains` since `since`."""
+        seen = set()
+        for request in self.wappim.requests:
+            if request.at >= since and path_contains in request.path:
+                seen.add(request.path.split("/instance", 1)[-1].split("/", 1)[0])
+        return len(seen)
+
     def request_times(self, path_contains: str, since: float = 0.0) -> dict[int, list[float]]:
         """instance → arrival times of its requests whose path contains `path_contains`."""
         times: dict[int, list[float]] = {}
@@ -382,8 +411,10 @@ class FakesHost:
         )
 
 
-def _serve(conn: Connection, instances: int, timeline: dict[str, float]) -> None:
-    host = FakesHost(instances, timeline)
+def _serve(
+    conn: Connection, instances: int, timeline: dict[str, float], threaded: bool = False
+) -> None:
+    host = FakesHost(instances, timeline, threaded=threaded)
     conn.send(("ok", host.addresses()))
     while True:
         name, args = conn.recv()
@@ -398,13 +429,14 @@ def _serve(conn: Connection, instances: int, timeline: dict[str, float]) -> None
 
 
 class FakesProcess:
-    """The fakes in a child process; `call` runs one `FakesHost` method there (thread-safe)."""
+    """The fakes in a child process; `call` runs one `FakesHost` method there (thread-safe).
+    `threaded`: the Bot API with topics in private chats (the bot's Threaded Mode)."""
 
-    def __init__(self, *, instances: int = 3, **timeline: float) -> None:
+    def __init__(self, *, instances: int = 3, threaded: bool = False, **timeline: float) -> None:
         self._context = multiprocessing.get_context("spawn")
         self._conn, child = self._context.Pipe()
         self._process = self._context.Process(
-            target=_serve, args=(child, instances, timeline), daemon=True
+            target=_serve, args=(child, instances, timeline, threaded), daemon=True
         )
         self._lock = threading.Lock()
         self._process.start()
