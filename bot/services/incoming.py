@@ -198,15 +198,16 @@ class IncomingService:
         await _until(wake, random.uniform(0, self.poll_interval))
         failures = 0
         chat: WhatsAppChat | None = None
-        read_at = 0.0
+        read_again = 0.0  # when the row is read again (loop time)
         reachable = True
         while True:
             started = loop.time()
-            fresh = chat is None or wake.is_set() or failures or started - read_at > REREAD
+            fresh = chat is None or wake.is_set() or failures or started > read_again
             wake.clear()
             if fresh:
                 chat = await WhatsAppChat.get_or_none(id=chat_id).select_related("owner")
-                read_at = started
+                # The next read, spread: lines started together must not all read together.
+                read_again = started + REREAD * random.uniform(0.5, 1.5)
                 reachable = chat is not None and (
                     not chat.owner.blocked_bot or await self.desk.active_desk(chat) is not None
                 )
