@@ -42,7 +42,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 import httpx
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
-from telegram.ext import AIORateLimiter, ExtBot
+from telegram.ext import ExtBot
 
 from bench.fakes_process import FakesProcess
 from bench.harness import (
@@ -55,6 +55,7 @@ from bench.harness import (
     sqlite_database,
     stop_on_sigterm,
 )
+from bot.app import TELEGRAM_CONNECTIONS, telegram_request
 from bot.config import Settings
 from bot.gateways.base import LineState
 from bot.gateways.registry import build_gateways
@@ -69,6 +70,7 @@ from bot.storage.crypto import TokenCipher
 from bot.storage.db import close_db, init_db
 from bot.storage.models import OutgoingMessage, User, WhatsAppChat
 from bot.telegram.files import TelegramFiles
+from bot.telegram.rate_limiter import PriorityRateLimiter
 from bot.telegram.views import TelegramViews
 from bot.transport import AiohttpTransport
 from tests.fakes.wappim import TASK_TOKEN
@@ -218,7 +220,7 @@ async def outbox(
     fakes: FakesProcess, database_url: str, key: str, limited: bool
 ) -> tuple[SendService, Callable[[], Awaitable[None]]]:
     """The outbox as `bot.app` wires it (pacing out of the way), its worker running; and how
-    to close it. `limited`: the Bot API calls go through python-telegram-bot's rate limiter,
+    to close it. `limited`: the Bot API calls go through the bot's rate limiter,
     as in the bot (the confirmations trail the gateway calls at 30 a second)."""
     addresses = fakes.addresses
     settings = Settings(  # type: ignore[call-arg]
@@ -234,7 +236,8 @@ async def outbox(
         addresses.token,
         base_url=addresses.api_url,
         base_file_url=addresses.file_url,
-        rate_limiter=AIORateLimiter(max_retries=3) if limited else None,
+        request=telegram_request(TELEGRAM_CONNECTIONS),  # the bot's pool and transport
+        rate_limiter=PriorityRateLimiter(max_retries=3) if limited else None,
     )
     await bot.initialize()
     gateways = build_gateways(settings)
