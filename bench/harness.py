@@ -223,3 +223,46 @@ def py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | Non
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+async def store_lines(
+    database_url: str,
+    key: str,
+    spares: list[tuple[int, str]],
+    first_user: int,
+    *,
+    stay: bool = False,
+) -> None:
+    """The bot's database as after one successful /connect per line: an owner each (Telegram
+    ids from `first_user`), linked and active, in one transaction. `stay`: Tortoise stays
+    initialised for the caller's own queries."""
+    from datetime import UTC, datetime
+
+    from tortoise.transactions import in_transaction
+
+    from bot.gateways.base import LineState
+    from bot.storage.crypto import TokenCipher
+    from bot.storage.db import close_db, init_db
+    from bot.storage.models import User, WhatsAppChat
+
+    await init_db(database_url)
+    try:
+        cipher, now = TokenCipher(key.encode()), datetime.now(UTC)
+        async with in_transaction():  # one commit, not two per line
+            for n, (instance, token) in enumerate(spares):
+                owner = await User.create(id=first_user + n)
+                chat = await WhatsAppChat.create(
+                    owner=owner,
+                    gateway="wappim",
+                    instance_id=str(instance),
+                    token_secret=cipher.encrypt(token),
+                    state=LineState.AUTHORIZED,
+                    state_raw="authenticated",
+                    account_name=f"Line {instance}",
+                    account_phone=f"7999{instance:07d}",
+                    linked_at=now,
+                )
+                await User.filter(id=owner.id).update(active_chat_id=chat.id)
+    finally:
+        if not stay:
+            await close_db()

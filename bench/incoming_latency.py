@@ -47,22 +47,16 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 from pydantic import SecretStr
-from tortoise.transactions import in_transaction
 
 from bench.fakes_process import FakesHost, FakesProcess, TelegramCall
-from bench.harness import BotProcess, bot_env, machine, py_spy, stop_on_sigterm
+from bench.harness import BotProcess, bot_env, machine, py_spy, stop_on_sigterm, store_lines
 from bot.config import Settings
-from bot.gateways.base import LineState
-from bot.storage.crypto import TokenCipher
-from bot.storage.db import close_db, init_db
-from bot.storage.models import User, WhatsAppChat
 
 TARGET = 1.25  # p99 in poll intervals, the issue's target
 TARGET_RSS = 400.0  # MiB, the bot's peak RSS (split mode), the issue's target
@@ -154,29 +148,6 @@ class SplitBot:
         summary = await asyncio.to_thread(self.process.stop)
         if summary is not None:
             self.summary_rss = summary.peak_rss_mib
-
-
-async def store_lines(database_url: str, key: str, spares: list[tuple[int, str]]) -> None:
-    """The bot's database as after N successful /connect: one owner and one linked line each."""
-    await init_db(database_url)
-    try:
-        cipher, now = TokenCipher(key.encode()), datetime.now(UTC)
-        async with in_transaction():  # one commit, not two per line
-            for n, (instance, token) in enumerate(spares):
-                owner = await User.create(id=FIRST_USER + n)
-                await WhatsAppChat.create(
-                    owner=owner,
-                    gateway="wappim",
-                    instance_id=str(instance),
-                    token_secret=cipher.encrypt(token),
-                    state=LineState.AUTHORIZED,
-                    state_raw="authenticated",
-                    account_name=f"Line {instance}",
-                    account_phone=f"7999{instance:07d}",
-                    linked_at=now,
-                )
-    finally:
-        await close_db()
 
 
 def known_contact(instance: int) -> str:
@@ -309,7 +280,7 @@ async def measure_with(
     spares: list[tuple[int, str]] = await fakes.acall("link", args.lines)
     instances = [instance for instance, _ in spares]
     # In a task of its own: Tortoise keeps its connections in a context variable.
-    await asyncio.create_task(store_lines(database_url, env["ENCRYPTION_KEY"], spares))
+    await asyncio.create_task(store_lines(database_url, env["ENCRYPTION_KEY"], spares, FIRST_USER))
     linked_in = time.monotonic() - began
     print(f"  … {args.lines} lines linked and stored in {linked_in:.0f} s", file=sys.stderr)
 

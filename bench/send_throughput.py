@@ -54,10 +54,10 @@ from bench.harness import (
     py_spy,
     sqlite_database,
     stop_on_sigterm,
+    store_lines,
 )
 from bot.app import TELEGRAM_CONNECTIONS, telegram_request
 from bot.config import Settings
-from bot.gateways.base import LineState
 from bot.gateways.registry import build_gateways
 from bot.services.confirmations import Confirmations
 from bot.services.leases import Leases
@@ -67,8 +67,8 @@ from bot.services.pacing import Pacing
 from bot.services.retry_policy import RetryPolicy
 from bot.services.sender import SendService
 from bot.storage.crypto import TokenCipher
-from bot.storage.db import close_db, init_db
-from bot.storage.models import OutgoingMessage, User, WhatsAppChat
+from bot.storage.db import close_db
+from bot.storage.models import OutgoingMessage, WhatsAppChat
 from bot.telegram.files import TelegramFiles
 from bot.telegram.rate_limiter import PriorityRateLimiter
 from bot.telegram.views import TelegramViews
@@ -92,32 +92,6 @@ def database(postgres: str | None) -> Iterator[str]:
     else:
         with sqlite_database() as url:
             yield url
-
-
-async def store_lines(
-    database_url: str, key: str, spares: list[tuple[int, str]], *, stay: bool = False
-) -> None:
-    """The database as after one successful /connect per line: an owner each, linked."""
-    await init_db(database_url)
-    cipher, now = TokenCipher(key.encode()), datetime.now(UTC)
-    try:
-        for n, (instance, token) in enumerate(spares):
-            owner = await User.create(id=FIRST_USER + n)
-            chat = await WhatsAppChat.create(
-                owner=owner,
-                gateway="wappim",
-                instance_id=str(instance),
-                token_secret=cipher.encrypt(token),
-                state=LineState.AUTHORIZED,
-                state_raw="authenticated",
-                account_name=f"Line {instance}",
-                account_phone=f"7999{instance:07d}",
-                linked_at=now,
-            )
-            await User.filter(id=owner.id).update(active_chat_id=chat.id)
-    finally:
-        if not stay:
-            await close_db()
 
 
 # --------------------------------------------------------------------------- (a) the pipeline
@@ -162,7 +136,7 @@ async def pipeline(
 ) -> dict[str, float]:
     spares = await asyncio.to_thread(fakes.call, "link", lines)
     key = Fernet.generate_key().decode()
-    await store_lines(database_url, key, spares, stay=True)
+    await store_lines(database_url, key, spares, FIRST_USER, stay=True)
     figures: dict[str, float] = {}
     try:
         for limited in (True, False):
@@ -312,7 +286,7 @@ def end_to_end(
 ) -> dict[str, float]:
     spares = fakes.call("link", users)
     key = Fernet.generate_key().decode()
-    asyncio.run(store_lines(database_url, key, spares))
+    asyncio.run(store_lines(database_url, key, spares, FIRST_USER))
     env = bot_env(
         fakes.addresses,
         database_url,
