@@ -326,15 +326,23 @@ async def run(
         await close_db()
 
 
+class _TelegramRequest(HTTPXRequest):
+    """python-telegram-bot's request over the bot's transport, a fresh one each time it builds
+    its client (at start, and when initialised again after a shutdown): a closed transport opens
+    nothing again, so a call that comes after the shutdown cannot leave a session open."""
+
+    __slots__ = ()
+
+    def _build_client(self) -> httpx.AsyncClient:
+        limits = self._client_kwargs["limits"]  # its pool size: httpx ignores it over a transport
+        self._client_kwargs["transport"] = AiohttpTransport(limits=limits)
+        return super()._build_client()
+
+
 def telegram_request(connections: int) -> HTTPXRequest:
     """python-telegram-bot's request with its own defaults (timeouts, passed per call; the pool
-    size its builder gives: 256 for calls, 1 for getUpdates) over the bot's transport. The pool
-    size must reach the transport: httpx ignores `limits` when it is given a transport."""
-    limits = httpx.Limits(max_connections=connections)
-    return HTTPXRequest(
-        connection_pool_size=connections,
-        httpx_kwargs={"transport": AiohttpTransport(limits=limits)},
-    )
+    size its builder gives: 256 for calls, 1 for getUpdates) over the bot's transport."""
+    return _TelegramRequest(connection_pool_size=connections)
 
 
 async def _reach_telegram(app: Application, stop: asyncio.Event) -> bool:  # type: ignore[type-arg]

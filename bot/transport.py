@@ -73,9 +73,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self.limits = limits
         self.ssl_context = httpx.create_ssl_context()  # httpx's: certifi, SSL_CERT_FILE, …
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+    def _open(self, request: httpx.Request) -> aiohttp.ClientSession:
+        # A call that comes after aclose (a task finishing during shutdown) must not open a
+        # session nobody closes: it fails as a request that never left.
+        if self._closed:
+            raise httpx.ConnectError("the transport is closed", request=request)
+        if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=self.limits.max_connections or 0,  # aiohttp: 0 = no bound
                 keepalive_timeout=self.limits.keepalive_expiry,
@@ -91,7 +96,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._open()
+        session = self._open(request)
         timeout = request.extensions.get("timeout", {})
         pool, connect = timeout.get("pool"), timeout.get("connect")
         headers = [(k, v) for k, v in request.headers.multi_items() if k != "transfer-encoding"]
@@ -128,6 +133,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from traceback import format_exception
 
+import httpx
 import pytest
 from telegram import InputFile
 from telegram.error import NetworkError, TimedOut
@@ -19,6 +20,7 @@ from telegram.request import HTTPXRequest, RequestData
 from telegram.request._requestparameter import RequestParameter  # how PTB's Bot builds them
 
 from bot.app import telegram_request
+from bot.transport import AiohttpTransport
 from tests.fakes.raw_http import Answer, RawHttpServer, closed_port, unaccepting_port
 
 MB = 1024 * 1024
@@ -124,3 +126,15 @@ async def test_the_client_reopens_after_a_shutdown(server: RawHttpServer) -> Non
         status, _ = await request.do_request(f"{server.url}/bot1:x/getMe", "POST")
         assert status == 200
         await request.shutdown()
+
+
+async def test_a_call_after_the_transport_closed_opens_nothing(server: RawHttpServer) -> None:
+    """A request still on its way when the bot shuts down fails as one that never left, and
+    leaves no session open behind it (it would be reported unclosed, and leak its sockets)."""
+    transport = AiohttpTransport()
+    async with httpx.AsyncClient(transport=transport) as client:
+        assert (await client.get(f"{server.url}/status")).status_code == 200
+    request = httpx.Request("GET", f"{server.url}/status")
+    with pytest.raises(httpx.ConnectError):
+        await transport.handle_async_request(request)
+    assert transport._session is not None and transport._session.closed
