@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.config import Settings
-from bot.services.admission import Pace
+from bot.services.admission import WINDOW, Pace
 from bot.storage.models import ConnectTicket, WhatsAppChat
 from tests.conftest import OTHER_USER, RunningBot, db, decode_qr, in_thread, reply, wait_until
 from tests.fakes.telegram import JSON, FakeMessage, FakeTelegram
@@ -156,7 +156,11 @@ async def test_people_in_line_see_their_place_then_their_qr_first_come_first_ser
     assert shown == sorted(shown)
     spares = sorted(r.at for r in wappim.requests_to("chat/spare"))
     assert len(spares) == len(PEOPLE)
-    assert all(b - a >= GAP - 0.3 for a, b in itertools.pairwise(spares)), spares
+    # (A turn late on a loaded machine is caught up, up to WINDOW: two turns may then come
+    # GAP - WINDOW apart, never more of them than the pace allows.)
+    gaps = [b - a for a, b in itertools.pairwise(spares)]
+    assert all(gap >= GAP - WINDOW - 0.3 for gap in gaps), spares
+    assert sum(gaps) >= (len(PEOPLE) - 1) * GAP - WINDOW - 0.3, spares
     tickets = await db(settings, lambda: ConnectTicket.all().order_by("id"))
     admitted = [t.admitted_at for t in tickets]
     assert all(admitted) and admitted == sorted(admitted)  # type: ignore[type-var]
