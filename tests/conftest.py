@@ -25,6 +25,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 from bot.app import run
 from bot.config import Settings
 from bot.services.admission import Pace
+from tests.fakes.raw_http import RawHttpServer
 from tests.fakes.telegram import FakeMessage, FakeTelegram
 from tests.fakes.wappim import FakeWappim, WappimTimeline
 
@@ -53,6 +54,16 @@ def fast_timeline() -> WappimTimeline:
     return WappimTimeline(
         init_seconds=0.1, first_qr_seconds=0.8, rotate_seconds=0.5, max_qrs=50, pair_seconds=0.1
     )
+
+
+@pytest.fixture
+def server() -> Iterator[RawHttpServer]:
+    """A bare HTTP server on 127.0.0.1 whose answers the test scripts (transport and driver
+    tests); a module may mean another server by the name (its own fixture wins)."""
+    fake = RawHttpServer()
+    fake.start()
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from traceback import format_exception
 
 import httpx
@@ -24,14 +24,6 @@ from bot.transport import AiohttpTransport
 from tests.fakes.raw_http import Answer, RawHttpServer, closed_port, unaccepting_port
 
 MB = 1024 * 1024
-
-
-@pytest.fixture
-def server() -> Iterator[RawHttpServer]:
-    fake = RawHttpServer()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

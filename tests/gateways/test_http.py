@@ -34,14 +34,6 @@ MB = 1024 * 1024
 
 
 @pytest.fixture
-def server() -> Iterator[RawHttpServer]:
-    fake = RawHttpServer()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 async def http(server: RawHttpServer) -> AsyncIterator[GatewayHttp]:
     client = GatewayHttp(server.url, name=unique_name(), timeout=0.5, backoff=0.01)
     yield client

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import tracemalloc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,14 +16,6 @@ from tests.fakes.raw_http import Answer, RawHttpServer
 
 MB = 1024 * 1024
 CAP = 2 * MB
-
-
-@pytest.fixture
-def server() -> Iterator[RawHttpServer]:
-    fake = RawHttpServer()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
