@@ -1,7 +1,7 @@
 """The real bot in a process of its own, for the benchmarks: `python -m bench.bot_process`.
 
 It is `python -m bot` with differences that only a benchmark wants: `--no-rate-limit` runs
-the bot without python-telegram-bot's limiter (which keeps it under Telegram's 30 calls a second,
+the bot without its rate limiter (which keeps it under Telegram's 30 calls a second,
 so with it a benchmark would measure Telegram's limit instead of the bot; the connect queue then
 admits everybody at once, unless `--pace JSON` gives it a pace, the fields of
 `bot.services.admission.Pace`), and at exit it prints one JSON line on stdout with this process's

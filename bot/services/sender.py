@@ -302,9 +302,7 @@ class SendService:
             ).update(status=MessageStatus.FAILED, error=UNCERTAIN, lease_holder=None)
             if taken:
                 await self._finish(message, MessageStatus.FAILED, error=UNCERTAIN)
-        for message in await OutgoingMessage.filter(self.confirmations.missing()).limit(
-            BATCH
-        ):
+        for message in await OutgoingMessage.filter(self.confirmations.missing()).limit(BATCH):
             await self._tell(self.confirmations.show(message))
 
     async def _run(self) -> None:
