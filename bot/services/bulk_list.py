@@ -6,7 +6,6 @@ order 4471`). Pure functions; the Telegram layer words the reasons (`texts/bulk.
     missing_fields(template, l)  placeholders the list cannot fill, found before anything is sent
     render(template, recipient)  the message for one recipient ({name}, {1}, {{ for a brace)
     is_stop(text)                an answer that opts out of this person's bulk sends
-    report_csv(rows, names)      the final report, safe to open in a spreadsheet
 
 How a list is read, step by step (a refusal stops it; `ListRefusal` names each):
 
@@ -38,7 +37,8 @@ How a list is read, step by step (a refusal stops it; `ListRefusal` names each):
    is a refusal, not a truncation: reading stops there, and what was found so far is kept.
 
 Reading 1,000 recipients takes about 50 ms, 20,000 about 1 to 2 s of CPU (libphonenumber is pure
-Python; `bench/bulk_list.py`): run `parse_list` in a thread (`asyncio.to_thread`).
+Python; `bench/bulk_list.py`): run `parse_list` in a thread (`asyncio.to_thread`). The report
+at the end is `bulk_report.py`.
 """
 
 from __future__ import annotations
@@ -48,9 +48,8 @@ import enum
 import io
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from bot.services.phones import Phone, PhoneError, parse_phone, split_recipient
 
@@ -474,57 +473,3 @@ def is_stop(text: str) -> bool:
     while end > start and not word[end - 1].isalnum():
         end -= 1
     return word[start:end].casefold() in STOP_WORDS
-
-
-# --- the report
-
-
-@dataclass(frozen=True)
-class ReportRow:
-    """One recipient's outcome, as the report shows it."""
-
-    phone: str  # international digits
-    fields: Mapping[str, str]  # the list's fields by key (Recipient.fields)
-    state: str  # e.g. a MessageStatus value
-    at: datetime | None = None  # when it reached that state; naive means UTC
-    reason: str = ""  # why it failed, in words
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def report_csv(
-    rows: Iterable[ReportRow], field_names: Sequence[str], *, delimiter: str = ","
-) -> bytes:
-    """The report as CSV bytes: a header row (phone, the list's fields, state, time, reason),
-    one row per recipient. UTF-8 with a byte-order mark, so Excel reads Cyrillic. Phones are
-    digits only; any other cell that a spreadsheet would take for a formula (it starts with
-    = + - @, a tab or a carriage return) gets a leading `'` (OWASP's CSV injection advice).
-    Russian Excel splits on `;`: pass `delimiter=";"` for those readers."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow(["phone", *(_inert(n) for n in field_names), "state", "time", "reason"])
-    keys = [field_key(name) for name in field_names]
-    for row in rows:
-        values = [row.fields.get(key, "") for key in keys]
-        writer.writerow(
-            [
-                re.sub(r"[^0-9]", "", row.phone),
-                *(_inert(value) for value in values),
-                _inert(row.state),
-                _iso(row.at),
-                _inert(row.reason),
-            ]
-        )
-    return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8", "replace")
-
-
-def _inert(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def _iso(at: datetime | None) -> str:
-    if at is None:
-        return ""
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    return at.isoformat(timespec="seconds")

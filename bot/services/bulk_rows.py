@@ -11,7 +11,7 @@ from collections import Counter
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
-from bot.services.bulk_list import ReportRow
+from bot.services.bulk_report import ReportRow
 from bot.services.ports import BulkFigures, BulkProgress
 from bot.services.sender import UNCERTAIN
 from bot.storage.models import Bulk, BulkState, MessageStatus, OutgoingMessage

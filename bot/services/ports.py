@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.gateways.base import Download, GatewayError
-from bot.services.bulk_list import ReportRow
+from bot.services.bulk_report import ReportRow
 from bot.storage.models import (
     Bulk,
     BulkState,

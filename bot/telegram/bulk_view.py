@@ -23,7 +23,8 @@ from telegram.error import BadRequest
 
 from bot.gateways.base import ErrorKind
 from bot.services.bulk import Preview
-from bot.services.bulk_list import MAX_LINE_CHARS, Problem, ReportRow, report_csv
+from bot.services.bulk_list import MAX_LINE_CHARS, Problem
+from bot.services.bulk_report import ReportRow, report_csv
 from bot.services.bulk_rows import DISCONNECTED, STOPPED
 from bot.services.phones import pretty
 from bot.services.ports import BulkFigures, BulkProgress

@@ -21,13 +21,12 @@ from bot.services.bulk_list import (
     ListRefusal,
     Recipient,
     RecipientList,
-    ReportRow,
     is_stop,
     missing_fields,
     parse_list,
     render,
-    report_csv,
 )
+from bot.services.bulk_report import ReportRow, report_csv
 from bot.telegram.texts import TEXTS
 
 FAST = settings(max_examples=200, deadline=None, database=None)
