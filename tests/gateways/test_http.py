@@ -141,12 +141,12 @@ async def test_the_client_timeout_bounds_a_call_and_a_long_poll_has_its_own(
 async def test_calls_beyond_the_connections_wait_their_turn_and_do_not_time_out(
     server: RawHttpServer,
 ) -> None:
-    """600 calls of 0.3 s, 50 at a time: the last ones wait 3.3 s, longer than the client's
-    timeouts (1 s, and 1 + 1 s for a pool slot and a connection): they wait in our semaphore,
-    and their timeouts start when they go out. (Each call's own 0.3 s has 0.7 s of slack, for a
+    """800 calls of 0.3 s, 50 at a time: the last ones wait 4.5 s, longer than the client's
+    timeouts (2 s, and 2 + 2 s for a pool slot and a connection): they wait in our semaphore,
+    and their timeouts start when they go out. (Each call's own 0.3 s has 1.7 s of slack, for a
     loaded machine.)"""
-    http = GatewayHttp(server.url, name=unique_name(), timeout=1.0, backoff=0.01)
-    calls = 12 * MAX_CONNECTIONS
+    http = GatewayHttp(server.url, name=unique_name(), timeout=2.0, backoff=0.01)
+    calls = 16 * MAX_CONNECTIONS
     server.script(Answer("late", "status", seconds=0.3, times=calls))
     try:
         replies = await asyncio.gather(
