@@ -200,6 +200,7 @@ class GreenApiGateway(Gateway):
         self.media_timeout = media_timeout  # uploads and downloads of files
         # One pooled client (and breaker) per host: one person's dead host does not trip others.
         self._clients: dict[str, GatewayHttp] = {}
+        self._closed = False  # a call after aclose must not make a client nobody closes
         self._media = MediaFetcher(timeout=media_timeout, resolver=resolver)
 
     async def acquire(self, credentials: dict[str, str] | None = None) -> Line:
@@ -393,6 +394,7 @@ class GreenApiGateway(Gateway):
         )
 
     async def aclose(self) -> None:
+        self._closed = True
         clients, self._clients = self._clients, {}
         for http in clients.values():
             await http.aclose()
@@ -406,6 +408,8 @@ class GreenApiGateway(Gateway):
     def _http(self, base_url: str) -> GatewayHttp:
         http = self._clients.get(base_url)
         if http is None:
+            if self._closed:  # a task finishing during shutdown: a call that never left
+                raise NetworkError(f"{NAME}: the bot is stopping", request_sent=False)
             http = GatewayHttp(
                 base_url,
                 name=NAME,

@@ -740,3 +740,16 @@ async def test_official_async_client_conformance(fake: FakeGreenApi, vendor_logs
         assert code.code == 200 and code.data["status"] is True
     finally:
         api.session.close()
+
+
+async def test_a_call_after_aclose_opens_no_client(fake: FakeGreenApi) -> None:
+    """A task finishing while the bot stops: its call fails as one that never left, and makes
+    no new client (nobody would close it)."""
+    gateway = GreenApiGateway(fake.url, timeout=2.0)
+    _, line = await linked(fake, gateway)
+    await gateway.status(line)
+    await gateway.aclose()
+    with pytest.raises(NetworkError) as caught:
+        await gateway.status(line)
+    assert not caught.value.request_sent
+    assert not gateway._clients
